@@ -1,0 +1,1 @@
+"""keras_rnnreg: regularized simple recurrent networks for polyphonic music."""
