@@ -1,0 +1,156 @@
+"""``tf.data`` pipelines: 100-step training windows and whole test sequences.
+
+Windowing (used for training and validation). For a sequence
+``x_1..x_T`` prepend one all-zero frame, ``s' = [0, x_1, ..., x_T]``; the
+input/target pairs are ``(s'[t], s'[t+1])`` for ``t = 0..T-1``, so ``x_1`` is
+predicted from an all-zero start frame and every frame is a target exactly
+once. The ``T`` pairs are cut into consecutive windows of ``window`` pairs
+aligned at the **end** of the sequence, so only the first window can be
+short; a short window is zero-padded at the **front** (inputs and targets zero
+there) and its weight is 0 on the padding, 1 elsewhere. A sequence gives
+``ceil(T / window)`` windows.
+
+Windows are stored compactly as ``uint8`` buffers of ``window + 1`` frames
+(inputs are ``buf[:-1]``, targets ``buf[1:]``) and cast to ``float32`` after
+batching.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from .registry import NUM_KEYS
+from .validation import validate_sequences
+
+
+def window_count(length: int, window: int = 100) -> int:
+    """Number of windows a sequence of ``length`` frames yields: ``ceil(length / window)``."""
+    return math.ceil(length / window)
+
+
+def window_arrays(
+    sequences: Sequence[np.ndarray], window: int = 100
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut sequences into windows (NumPy, no TensorFlow).
+
+    Args:
+        sequences: piano rolls ``(T, 88)``.
+        window: pairs per window.
+
+    Returns:
+        ``(buffers, pads)``: ``buffers`` is ``uint8`` of shape
+        ``(N, window + 1, 88)`` (inputs ``buffers[:, :-1]``, targets
+        ``buffers[:, 1:]``); ``pads`` is ``int32`` ``(N,)``, the number of
+        padded (weight 0) positions at the front of each window. Windows are
+        in sequence order, and within a sequence in time order.
+    """
+    if int(window) != window or window < 1:
+        raise ValueError(f"window must be a positive integer, got {window!r}")
+    window = int(window)
+    rolls = validate_sequences(sequences)
+    total = sum(window_count(len(r), window) for r in rolls)
+    buffers = np.zeros((total, window + 1, NUM_KEYS), dtype=np.uint8)
+    pads = np.zeros((total,), dtype=np.int32)
+    n = 0
+    for roll in rolls:
+        length = len(roll)
+        shifted = np.zeros((length + 1, NUM_KEYS), dtype=np.uint8)
+        shifted[1:] = roll
+        first = length % window or window  # pairs in the first (maybe short) window
+        # first window: pairs t = 0..first-1 use frames s'[0..first]
+        buffers[n, window - first :] = shifted[: first + 1]
+        pads[n] = window - first
+        n += 1
+        for start in range(first, length, window):
+            buffers[n] = shifted[start : start + window + 1]
+            n += 1
+    return buffers, pads
+
+
+def _split_window_batch(buffers, pads):
+    """Map a batch of uint8 buffers to ``(inputs, targets, weights)`` float32."""
+    import tensorflow as tf
+
+    frames = tf.cast(buffers, tf.float32)
+    window = tf.shape(buffers)[1] - 1
+    positions = tf.range(window)[tf.newaxis, :]
+    weights = tf.cast(positions >= pads[:, tf.newaxis], tf.float32)
+    return frames[:, :-1], frames[:, 1:], weights
+
+
+def make_window_dataset(
+    sequences: Sequence[np.ndarray],
+    window: int = 100,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    seed: int | None = 0,
+    drop_remainder: bool = False,
+):
+    """Training/validation pipeline of ``window``-step windows.
+
+    Args:
+        sequences: piano rolls ``(T, 88)`` of 0/1.
+        window: pairs per window (100 in the paper).
+        batch_size: windows per batch.
+        shuffle: shuffle the windows (reshuffled every epoch, reproducibly
+            for a fixed ``seed``).
+        seed: shuffle seed.
+        drop_remainder: drop a last incomplete batch.
+
+    Returns:
+        A ``tf.data.Dataset`` of ``(inputs, targets, weights)`` with shapes
+        ``(B, window, 88)``, ``(B, window, 88)``, ``(B, window)``, all float32,
+        usable directly as ``model.fit(ds)`` ``(x, y, sample_weight)``.
+        Weights are 0 on front padding.
+
+    Raises:
+        DataError: no sequences or a malformed one.
+    """
+    import tensorflow as tf
+
+    buffers, pads = window_arrays(sequences, window)
+    ds = tf.data.Dataset.from_tensor_slices((buffers, pads))
+    if shuffle:
+        ds = ds.shuffle(len(pads), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(_split_window_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_sequence_dataset(sequences: Sequence[np.ndarray], batch_size: int = 1):
+    """Test pipeline of whole sequences, as the paper's code evaluates them.
+
+    Each sequence ``x_1..x_T`` gives inputs ``x_1..x_{T-1}``, targets
+    ``x_2..x_T`` and weights of ones (``T - 1`` predicted frames).
+
+    With ``batch_size=1`` (default) every element is one unpadded sequence
+    of shapes ``(1, T-1, 88)``, ``(1, T-1, 88)``, ``(1, T-1)``. With
+    ``batch_size > 1`` sequences are combined with ``padded_batch``: shorter
+    sequences are zero-padded **at the end** up to the longest in the batch
+    and their weights are 0 there, so a weighted metric is unchanged.
+
+    Returns:
+        A ``tf.data.Dataset`` of ``(inputs, targets, weights)`` (float32), in
+        the order of ``sequences``.
+    """
+    import tensorflow as tf
+
+    rolls = validate_sequences(sequences)
+    lengths = np.array([len(r) for r in rolls], dtype=np.int64)
+    flat = np.concatenate([r.astype(np.uint8) for r in rolls], axis=0)
+    ragged = tf.RaggedTensor.from_row_lengths(flat, lengths)
+
+    def split(seq):
+        frames = tf.cast(seq, tf.float32)
+        inputs, targets = frames[:-1], frames[1:]
+        return inputs, targets, tf.ones(tf.shape(inputs)[:1], tf.float32)
+
+    ds = tf.data.Dataset.from_tensor_slices(ragged).map(split)
+    ds = ds.padded_batch(
+        batch_size,
+        padded_shapes=([None, NUM_KEYS], [None, NUM_KEYS], [None]),
+    )
+    return ds.prefetch(tf.data.AUTOTUNE)
