@@ -21,7 +21,7 @@ from .registry import MAT_KEYS, SPLITS
 from .validation import validate_piano_roll
 
 
-def _read_raw(path: pathlib.Path) -> dict:
+def _read_raw(path: pathlib.Path) -> tuple[dict, list[str]]:
     """``scipy.io.loadmat`` with every failure turned into :class:`DataError`.
 
     The file is first checked by :func:`check_mat_v5` (pure Python), because
@@ -35,9 +35,9 @@ def _read_raw(path: pathlib.Path) -> dict:
     if size == 0:
         raise DataError("file is empty (0 bytes), not a .mat file", file=path, value=0)
     data = path.read_bytes()
-    check_mat_v5(data, file=path, variables=MAT_KEYS.values())
+    names = check_mat_v5(data, file=path, variables=MAT_KEYS.values())
     try:
-        return scipy.io.loadmat(
+        raw = scipy.io.loadmat(
             io.BytesIO(data),
             variable_names=list(MAT_KEYS.values()),
             squeeze_me=False,
@@ -52,6 +52,7 @@ def _read_raw(path: pathlib.Path) -> dict:
             file=path,
             value=size,
         ) from None
+    return raw, names
 
 
 def load_mat(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
@@ -69,12 +70,12 @@ def load_mat(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
             split, or a malformed piano roll (width, values).
     """
     path = pathlib.Path(path)
-    raw = _read_raw(path)
+    raw, names = _read_raw(path)
     out: dict[str, list[np.ndarray]] = {}
     for split in SPLITS:
         key = MAT_KEYS[split]
         if key not in raw:
-            found = sorted(k for k in raw if not k.startswith("__"))
+            found = [n for n in names if n]
             raise DataError(
                 f"missing variable {key!r} (found {found})", file=path, split=split, value=key
             )

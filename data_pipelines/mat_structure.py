@@ -118,8 +118,10 @@ class _Walker:
         return name
 
 
-def check_mat_v5(buf: bytes, *, file=None, variables: Collection[str] = ()) -> None:
+def check_mat_v5(buf: bytes, *, file=None, variables: Collection[str] = ()) -> list[str]:
     """Raise :class:`DataError` unless ``buf`` is a well-formed MAT v5 file.
+
+    Returns the names of all variables in the file, in file order.
 
     Args:
         buf: the whole file.
@@ -141,6 +143,7 @@ def check_mat_v5(buf: bytes, *, file=None, variables: Collection[str] = ()) -> N
         raise DataError(f"unknown .mat version 0x{version:04x}", file=file, value=version)
     top = _Walker(buf, endian)
     pos = 128
+    names: list[str] = []
     try:
         while pos < len(buf):
             mtype, size, data, nxt = top.tag(pos, len(buf))
@@ -161,8 +164,10 @@ def check_mat_v5(buf: bytes, *, file=None, variables: Collection[str] = ()) -> N
             else:
                 raise _Bad(f"top-level element of type {mtype} at byte {pos} (expected a matrix)")
             name = walker.matrix(idata, isize, 0, False)
+            names.append(name.decode("latin1"))
             if name in targets:
                 walker.matrix(idata, isize, 0, True)
             pos = nxt
     except _Bad as exc:
         raise DataError(f"corrupt .mat file: {exc}", file=file) from None
+    return names
