@@ -1,0 +1,29 @@
+"""The zoo: one named model per row of the paper's Table 1.
+
+>>> from keras_rnnreg import models
+>>> models.names()
+['rnn', 'rnn_fd', 'rnn_nbr', 'rnn_n', 'rnn_ns', 'rnn_mn', 'rnn_mns', 'rnn_do', 'rnn_dos', 'rnn_ff']
+>>> model = models.get("rnn_mns", units=100, sigma=0.05)
+"""
+
+from keras_rnnreg.models.zoo import (
+    COMMON_DEFAULTS,
+    NUM_NOTES,
+    SPECS,
+    ModelSpec,
+    default_hyperparameters,
+    get,
+    names,
+    spec,
+)
+
+__all__ = [
+    "COMMON_DEFAULTS",
+    "NUM_NOTES",
+    "SPECS",
+    "ModelSpec",
+    "default_hyperparameters",
+    "get",
+    "names",
+    "spec",
+]

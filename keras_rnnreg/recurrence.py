@@ -1,0 +1,287 @@
+"""Fast tanh recurrences with hand-written backward passes.
+
+The layers compute the input projection for all time steps in one matmul and
+hand the time-major pre-activations to the functions here, which run only the
+sequential part ``h_t = tanh(pre_t + h_{t-1} U_t [+ noise_t])``.
+
+Each recurrence is a :func:`keras.ops.custom_gradient`: the backward pass is a
+single reverse :func:`keras.ops.scan` that carries only ``dL/dh``; the weight
+gradients are then formed *outside* the loop as one large contraction
+(``sum_t h_{t-1}^T da_t``). This is cheaper than differentiating through the
+forward loop (which accumulates a weight gradient at every step) and, unlike
+autodiff through ``ops.scan``, it compiles under XLA (``jit_compile=True``).
+
+Every ``ops.scan`` here emits its whole carry as the per-step output: the
+TensorFlow backend's ``scan`` requires the outputs to have the carry's
+structure, so values needed later (noise scales, moments) ride in the carry.
+
+Shapes: ``pre`` is ``(T, B, H)``, ``h0`` is ``(B, H)``, the kernel is ``(H, H)``
+(shared by all steps) or ``(T, H, H)`` (one matrix per step).
+"""
+
+import functools
+import math
+
+from keras import ops
+
+# Added under square roots of sums of squares so their gradient stays finite at 0.
+_TINY = 1e-12
+
+LRT_MODES = (None, "additive", "multiplicative")
+
+
+def _previous_states(h0, hs):
+    """``h_{t-1}`` for t = 0..T-1, i.e. ``[h0, h_0, ..., h_{T-2}]``."""
+    return ops.concatenate([ops.expand_dims(h0, 0), hs[:-1]], axis=0)
+
+
+def simple_recurrence(pre, kernel, h0):
+    """``h_t = tanh(pre_t + h_{t-1} @ kernel[_t])`` for all t; returns ``(T, B, H)``.
+
+    ``kernel`` is ``(H, H)`` or ``(T, H, H)`` (per-step matrices, e.g. DropConnect
+    masks or exact per-step weight noise shared by the batch).
+    """
+    if len(kernel.shape) == 3:
+        return _per_step_kernel_recurrence(pre, kernel, h0)
+    return _shared_kernel_recurrence(pre, kernel, h0)
+
+
+@ops.custom_gradient
+def _shared_kernel_recurrence(pre, kernel, h0):
+    def step(h, p):
+        h = ops.tanh(p + ops.matmul(h, kernel))
+        return h, h
+
+    _, hs = ops.scan(step, h0, pre)
+
+    def grad(*args, upstream=None):
+        upstream = args[0] if upstream is None else upstream
+        kernel_t = ops.transpose(kernel)
+
+        def back(carry, inputs):
+            g, h = inputs
+            da = (g + carry[0]) * (1.0 - h * h)
+            out = (ops.matmul(da, kernel_t), da)
+            return out, out
+
+        zeros = ops.zeros_like(h0)
+        (dh0, _), (_, das) = ops.scan(back, (zeros, zeros), (upstream, hs), reverse=True)
+        h_prev = _previous_states(h0, hs)
+        d_kernel = ops.einsum("tbi,tbj->ij", h_prev, das)
+        return das, d_kernel, dh0
+
+    return hs, grad
+
+
+@ops.custom_gradient
+def _per_step_kernel_recurrence(pre, kernels, h0):
+    def step(h, inputs):
+        p, k = inputs
+        h = ops.tanh(p + ops.matmul(h, k))
+        return h, h
+
+    _, hs = ops.scan(step, h0, (pre, kernels))
+
+    def grad(*args, upstream=None):
+        upstream = args[0] if upstream is None else upstream
+
+        def back(carry, inputs):
+            g, h, k = inputs
+            da = (g + carry[0]) * (1.0 - h * h)
+            out = (ops.matmul(da, ops.transpose(k)), da)
+            return out, out
+
+        zeros = ops.zeros_like(h0)
+        (dh0, _), (_, das) = ops.scan(back, (zeros, zeros), (upstream, hs, kernels), reverse=True)
+        h_prev = _previous_states(h0, hs)
+        d_kernels = ops.einsum("tbi,tbj->tij", h_prev, das)
+        return das, d_kernels, dh0
+
+    return hs, grad
+
+
+def noisy_recurrence(pre, kernel, h0, eps, stddev, mode):
+    """Recurrence with per-step Gaussian weight noise by local reparameterization.
+
+    Per example and per step, Gaussian noise on the weights of ``h_{t-1} @ W`` is
+    equivalent to Gaussian noise on the pre-activation (Kingma et al. 2015):
+
+    - ``mode="additive"`` (``W* = W + Delta``): ``stddev * ||h_{t-1}|| * eps_t``
+    - ``mode="multiplicative"`` (``W* = W + W * Delta``):
+      ``stddev * sqrt(h_{t-1}^2 @ W^2) * eps_t``
+
+    with ``Delta ~ N(0, stddev^2)`` element-wise and ``eps ~ N(0, 1)`` of shape
+    ``(T, B, H)``. The noise is independent across examples and steps, exactly as
+    if every example drew its own weight matrix at every step.
+    """
+    if mode not in ("additive", "multiplicative"):
+        raise ValueError(f"mode must be 'additive' or 'multiplicative', got {mode!r}")
+    return _lrt_recurrence_fn(mode, float(stddev))(pre, kernel, h0, eps)
+
+
+@functools.lru_cache(maxsize=None)
+def _lrt_recurrence_fn(mode, stddev):
+    multiplicative = mode == "multiplicative"
+
+    @ops.custom_gradient
+    def recurrence(pre, kernel, h0, eps):
+        kernel_sq = ops.square(kernel) if multiplicative else None
+
+        def noise_scale(h):
+            if multiplicative:
+                return ops.sqrt(ops.matmul(h * h, kernel_sq) + _TINY)
+            return ops.sqrt(ops.sum(h * h, axis=-1, keepdims=True) + _TINY)
+
+        def step(carry, inputs):
+            h, _ = carry
+            p, e = inputs
+            s = noise_scale(h)
+            h = ops.tanh(p + ops.matmul(h, kernel) + stddev * e * s)
+            return (h, s), (h, s)
+
+        _, (hs, scales) = ops.scan(step, (h0, noise_scale(h0)), (pre, eps))
+
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            kernel_t = ops.transpose(kernel)
+            h_prev = _previous_states(h0, hs)
+
+            def back(carry, inputs):
+                dh_future = carry[0]
+                g, h, hp, e, s = inputs
+                da = (g + dh_future) * (1.0 - h * h)
+                # r = dL/ds * (1/s): the noise term's sensitivity, reused for dW.
+                r = stddev * da * e / s
+                if multiplicative:
+                    dh_prev = ops.matmul(da, kernel_t) + hp * ops.matmul(r, ops.transpose(kernel_sq))
+                else:
+                    dh_prev = ops.matmul(da, kernel_t) + hp * ops.sum(r, axis=-1, keepdims=True)
+                return (dh_prev, da, r), (dh_prev, da, r)
+
+            zeros = ops.zeros_like(h0)
+            (dh0, _, _), (_, das, rs) = ops.scan(
+                back, (zeros, zeros, zeros), (upstream, hs, h_prev, eps, scales), reverse=True
+            )
+            d_kernel = ops.einsum("tbi,tbj->ij", h_prev, das)
+            if multiplicative:
+                d_kernel = d_kernel + kernel * ops.einsum("tbi,tbj->ij", h_prev * h_prev, rs)
+            return das, d_kernel, dh0, None
+
+        return hs, grad
+
+    return recurrence
+
+
+# Constants of the sigmoid moment approximations (NOTES.md, fast dropout).
+_ALPHA = 4.0 - 2.0 * math.sqrt(2.0)
+_BETA = -math.log(math.sqrt(2.0) - 1.0)
+
+
+def tanh_moments(mu, var):
+    """Approximate mean and variance of ``tanh(a)`` for ``a ~ N(mu, var)``.
+
+    Uses ``tanh(a) = 2 sigmoid(2a) - 1`` and the sigmoid approximations of
+    Wang & Manning (2013): with ``2a ~ N(2 mu, 4 var)``,
+    ``E[tanh a] = tanh(mu / sqrt(1 + pi var / 2))`` and
+    ``Var[tanh a] = 4 (sigmoid(alpha (2 mu - beta) / sqrt(1 + pi alpha^2 var / 2))
+    - ((E + 1) / 2)^2)``, clipped at 0.
+    """
+    mean = ops.tanh(mu / ops.sqrt(1.0 + (math.pi / 2.0) * var))
+    second = ops.sigmoid(
+        _ALPHA * (2.0 * mu - _BETA) / ops.sqrt(1.0 + (math.pi * _ALPHA**2 / 2.0) * var)
+    )
+    variance = ops.maximum(4.0 * (second - ops.square((mean + 1.0) / 2.0)), 0.0)
+    return mean, variance
+
+
+def sigmoid_mean(mu, var):
+    """Approximate ``E[sigmoid(a)]`` for ``a ~ N(mu, var)``: ``sigmoid(mu / sqrt(1 + pi var / 8))``."""
+    return ops.sigmoid(mu / ops.sqrt(1.0 + (math.pi / 8.0) * var))
+
+
+def fast_dropout_recurrence(mu_in, var_in, kernel, m0, v0, keep):
+    """Mean/variance propagation through a tanh RNN with dropout on ``h_{t-1}``.
+
+    Args:
+        mu_in, var_in: ``(T, B, H)`` mean and variance of the input part of the
+            pre-activation (input projection with its own dropout, plus bias).
+        kernel: ``(H, H)`` recurrent matrix ``W``.
+        m0, v0: ``(B, H)`` initial hidden mean and variance.
+        keep: keep probability ``q`` of the hidden units feeding ``W``.
+
+    Per step, with ``(m, v)`` the previous hidden moments:
+    ``mu = mu_in + q m @ W``,
+    ``var = var_in + (q v + q (1 - q) m^2) @ W^2``,
+    then ``(m, v) = tanh_moments(mu, var)``. Returns ``(means, variances)``.
+    """
+    return _fast_dropout_fn(float(keep))(mu_in, var_in, kernel, m0, v0)
+
+
+@functools.lru_cache(maxsize=None)
+def _fast_dropout_fn(keep):
+    c1 = math.pi / 2.0
+    c2 = math.pi * _ALPHA**2 / 2.0
+    drop_var = keep * (1.0 - keep)
+
+    @ops.custom_gradient
+    def recurrence(mu_in, var_in, kernel, m0, v0):
+        kernel_sq = ops.square(kernel)
+
+        def step(state, inputs):
+            m, v = state[0], state[1]
+            mi, vi = inputs
+            mu = mi + keep * ops.matmul(m, kernel)
+            var = vi + ops.matmul(keep * v + drop_var * m * m, kernel_sq)
+            m_new, v_new = tanh_moments(mu, var)
+            out = (m_new, v_new, mu, var)
+            return out, out
+
+        _, (ms, vs, mus, vars_) = ops.scan(step, (m0, v0, m0, v0), (mu_in, var_in))
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                upstream = args
+            g_m, g_v = upstream
+            g_m = ops.zeros_like(ms) if g_m is None else g_m
+            g_v = ops.zeros_like(vs) if g_v is None else g_v
+            kernel_t = ops.transpose(kernel)
+            kernel_sq_t = ops.transpose(kernel_sq)
+            m_prev = _previous_states(m0, ms)
+
+            def back(carry, inputs):
+                dm_future, dv_future = carry[0], carry[1]
+                gm, gv, m, v, mu, var, mp = inputs
+                dm = gm + dm_future
+                dv = ops.where(v > 0.0, gv + dv_future, 0.0)
+                k1 = 1.0 / ops.sqrt(1.0 + c1 * var)
+                k2 = 1.0 / ops.sqrt(1.0 + c2 * var)
+                z2 = _ALPHA * (2.0 * mu - _BETA) * k2
+                p = ops.sigmoid(z2)
+                # v = 4 p - (m + 1)^2, m = tanh(mu k1)
+                dm_total = dm - 2.0 * dv * (m + 1.0)
+                dz1 = dm_total * (1.0 - m * m)
+                dz2 = 4.0 * dv * p * (1.0 - p)
+                dmu = dz1 * k1 + dz2 * 2.0 * _ALPHA * k2
+                dvar = (
+                    -0.5 * c1 * dz1 * mu * k1 * k1 * k1
+                    - 0.5 * c2 * dz2 * _ALPHA * (2.0 * mu - _BETA) * k2 * k2 * k2
+                )
+                dvar_w = ops.matmul(dvar, kernel_sq_t)
+                dm_prev = keep * ops.matmul(dmu, kernel_t) + 2.0 * drop_var * mp * dvar_w
+                dv_prev = keep * dvar_w
+                out = (dm_prev, dv_prev, dmu, dvar)
+                return out, out
+
+            zeros = ops.zeros_like(m0)
+            (dm0, dv0, _, _), (_, _, dmus, dvars) = ops.scan(
+                back, (zeros, zeros, zeros, zeros), (g_m, g_v, ms, vs, mus, vars_, m_prev), reverse=True
+            )
+            v_prev = _previous_states(v0, vs)
+            d_kernel = keep * ops.einsum("tbi,tbj->ij", m_prev, dmus)
+            d_kernel_sq = ops.einsum("tbi,tbj->ij", keep * v_prev + drop_var * m_prev * m_prev, dvars)
+            d_kernel = d_kernel + 2.0 * kernel * d_kernel_sq
+            return dmus, dvars, d_kernel, dm0, dv0
+
+        return (ms, vs), grad
+
+    return recurrence

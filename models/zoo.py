@@ -1,0 +1,217 @@
+"""The named models of the paper's Table 1.
+
+Every model maps ``(batch, time, 88)`` piano rolls to next-step note
+probabilities through one tanh hidden layer and 88 sigmoid outputs. They share
+the "correct regime" initialization (sparse recurrent weights rescaled to a
+spectral radius, small input and output weights, output bias at the mean note
+density) and differ in their regularizer.
+"""
+
+import dataclasses
+import math
+
+import keras
+
+from keras_rnnreg.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
+from keras_rnnreg.initializers import SparseGaussian, SpectralRadius
+from keras_rnnreg.noisy_dense import NoisyDense
+from keras_rnnreg.noisy_rnn import NoisySimpleRNN
+
+NUM_NOTES = 88
+
+# Hyperparameters every model has.
+COMMON_DEFAULTS = {
+    "units": 200,
+    "input_init_stddev": 0.01,  # std of the dense Gaussian W_ih
+    "output_init_stddev": 0.01,  # std of the dense Gaussian W_ho
+    "sparsity_k": 15,  # nonzero incoming recurrent weights per unit (None: dense Gaussian)
+    "spectral_radius": 1.1,  # of W_hh at init (None: no rescaling)
+    "output_bias_init": math.log(0.04 / 0.96),  # logit of the mean note density
+    "seed": None,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """One row of Table 1: its name, description and own hyperparameters."""
+
+    name: str
+    description: str
+    defaults: dict
+    # Fixed settings of the layers (not hyperparameters).
+    fixed: dict = dataclasses.field(default_factory=dict)
+
+    def hyperparameters(self):
+        return {**COMMON_DEFAULTS, **self.defaults}
+
+
+_GAUSSIAN = {"noise_implementation": "local_reparameterization"}
+
+SPECS = {
+    spec.name: spec
+    for spec in [
+        ModelSpec("rnn", "Plain RNN with good initialization", {}),
+        ModelSpec(
+            "rnn_fd", "RNN with fast dropout",
+            {"input_dropout": 0.1, "hidden_dropout": 0.2, "output_dropout": 0.5},
+        ),
+        ModelSpec("rnn_nbr", "RNN with L1/L2 penalties on W_ih, W_hh, W_ho", {"l1": 0.0, "l2": 1e-4}),
+        ModelSpec(
+            "rnn_n", "Additive Gaussian noise on W_hh, per time step",
+            {"sigma": 0.01, **_GAUSSIAN}, {"recurrent_noise": "additive", "recurrent_noise_scope": "step"},
+        ),
+        ModelSpec(
+            "rnn_ns", "Additive Gaussian noise on W_hh, per sequence",
+            {"sigma": 0.01}, {"recurrent_noise": "additive", "recurrent_noise_scope": "sequence"},
+        ),
+        ModelSpec(
+            "rnn_mn", "Multiplicative Gaussian noise on W_hh, per time step",
+            {"sigma": 0.1, **_GAUSSIAN},
+            {"recurrent_noise": "multiplicative", "recurrent_noise_scope": "step"},
+        ),
+        ModelSpec(
+            "rnn_mns", "Multiplicative Gaussian noise on W_hh, per sequence",
+            {"sigma": 0.1}, {"recurrent_noise": "multiplicative", "recurrent_noise_scope": "sequence"},
+        ),
+        ModelSpec(
+            "rnn_do", "DropConnect on W_hh, per time step",
+            {"dropconnect_p": 0.2}, {"recurrent_noise": "dropconnect", "recurrent_noise_scope": "step"},
+        ),
+        ModelSpec(
+            "rnn_dos", "DropConnect on W_hh, per sequence",
+            {"dropconnect_p": 0.2}, {"recurrent_noise": "dropconnect", "recurrent_noise_scope": "sequence"},
+        ),
+        ModelSpec(
+            "rnn_ff", "Additive Gaussian noise on W_ih and W_ho, per time step",
+            {"ff_sigma": 0.01, **_GAUSSIAN},
+        ),
+    ]
+}
+
+
+def names():
+    """The model names, in the order of the paper's Table 1."""
+    return list(SPECS)
+
+
+def spec(name):
+    """The :class:`ModelSpec` of ``name``; ``ValueError`` naming the valid names."""
+    if name not in SPECS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(SPECS)}")
+    return SPECS[name]
+
+
+def default_hyperparameters(name):
+    """All hyperparameters of model ``name`` with their defaults."""
+    return spec(name).hyperparameters()
+
+
+def _validate(name, hp):
+    def fail(key, what):
+        raise ValueError(f"model {name!r}: {key} must be {what}; got {hp[key]!r}")
+
+    units = hp["units"]
+    if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+        fail("units", "an integer >= 1")
+    for key in ("input_init_stddev", "output_init_stddev"):
+        if not hp[key] > 0:
+            fail(key, "> 0")
+    if hp["sparsity_k"] is not None and (int(hp["sparsity_k"]) != hp["sparsity_k"] or hp["sparsity_k"] < 1):
+        fail("sparsity_k", "an integer >= 1 or None")
+    if hp["spectral_radius"] is not None and not hp["spectral_radius"] > 0:
+        fail("spectral_radius", "> 0 or None")
+    for key in ("sigma", "ff_sigma", "l1", "l2"):
+        if key in hp and not hp[key] >= 0:
+            fail(key, ">= 0")
+    for key in ("dropconnect_p", "input_dropout", "hidden_dropout", "output_dropout"):
+        if key in hp and not 0 <= hp[key] < 1:
+            fail(key, "in [0, 1)")
+    if "noise_implementation" in hp and hp["noise_implementation"] not in ("local_reparameterization", "exact"):
+        fail("noise_implementation", "'local_reparameterization' or 'exact'")
+
+
+def _seed(base, offset):
+    return None if base is None else base + offset
+
+
+def get(name, **overrides):
+    """Build the zoo model ``name`` (uncompiled ``keras.Model``).
+
+    Args:
+        name: one of :func:`names`.
+        **overrides: hyperparameters to change, see
+            :func:`default_hyperparameters` (``units``, ``sigma``,
+            ``dropconnect_p``, ``l1``/``l2``, ``sparsity_k``,
+            ``spectral_radius``, ``seed``, ...).
+
+    Raises:
+        ValueError: unknown name, unknown hyperparameter or a bad value.
+    """
+    model_spec = spec(name)
+    hp = model_spec.hyperparameters()
+    unknown = sorted(set(overrides) - set(hp))
+    if unknown:
+        raise ValueError(
+            f"model {name!r} has no hyperparameter {', '.join(unknown)}; "
+            f"valid hyperparameters: {', '.join(sorted(hp))}"
+        )
+    hp.update(overrides)
+    _validate(name, hp)
+    seed = hp["seed"]
+
+    recurrent_base = (
+        SparseGaussian(k=hp["sparsity_k"], seed=_seed(seed, 1))
+        if hp["sparsity_k"] is not None
+        else keras.initializers.RandomNormal(stddev=1.0 / math.sqrt(hp["units"]), seed=_seed(seed, 1))
+    )
+    recurrent_init = (
+        SpectralRadius(recurrent_base, radius=hp["spectral_radius"])
+        if hp["spectral_radius"] is not None
+        else recurrent_base
+    )
+    init = {
+        "kernel_initializer": keras.initializers.RandomNormal(stddev=hp["input_init_stddev"], seed=_seed(seed, 2)),
+        "recurrent_initializer": recurrent_init,
+    }
+    output_init = {
+        "kernel_initializer": keras.initializers.RandomNormal(stddev=hp["output_init_stddev"], seed=_seed(seed, 3)),
+        "bias_initializer": keras.initializers.Constant(hp["output_bias_init"]),
+    }
+    penalty = {}
+    if name == "rnn_nbr" and (hp["l1"] > 0 or hp["l2"] > 0):
+        penalty = {"l1": hp["l1"], "l2": hp["l2"]}
+
+    def regularizer():
+        return keras.regularizers.L1L2(**penalty) if penalty else None
+
+    inputs = keras.Input(shape=(None, NUM_NOTES), name="piano_roll")
+    if name == "rnn_fd":
+        moments = FastDropoutSimpleRNN(
+            hp["units"], input_rate=hp["input_dropout"], hidden_rate=hp["hidden_dropout"],
+            name="hidden", **init,
+        )(inputs)
+        outputs = FastDropoutDense(NUM_NOTES, rate=hp["output_dropout"], name="notes", **output_init)(moments)
+        return keras.Model(inputs, outputs, name=name)
+
+    rnn_kwargs = dict(model_spec.fixed)
+    dense_kwargs = {}
+    if "sigma" in hp:
+        rnn_kwargs["recurrent_stddev"] = hp["sigma"]
+    if "dropconnect_p" in hp:
+        rnn_kwargs["dropconnect_rate"] = hp["dropconnect_p"]
+    if "noise_implementation" in hp:
+        rnn_kwargs["noise_implementation"] = hp["noise_implementation"]
+    if name == "rnn_ff":
+        rnn_kwargs.update(input_noise="additive", input_stddev=hp["ff_sigma"])
+        dense_kwargs.update(
+            weight_noise="additive", stddev=hp["ff_sigma"], noise_implementation=hp["noise_implementation"]
+        )
+    hidden = NoisySimpleRNN(
+        hp["units"], kernel_regularizer=regularizer(), recurrent_regularizer=regularizer(),
+        seed=_seed(seed, 4), name="hidden", **init, **rnn_kwargs,
+    )(inputs)
+    outputs = NoisyDense(
+        NUM_NOTES, activation="sigmoid", kernel_regularizer=regularizer(), seed=_seed(seed, 5),
+        name="notes", **output_init, **dense_kwargs,
+    )(hidden)
+    return keras.Model(inputs, outputs, name=name)
