@@ -27,6 +27,9 @@ class FastDropoutSimpleRNN(keras.layers.Layer):
         units: hidden units, >= 1.
         input_rate: dropout rate on the inputs ``x_t`` (into ``W_ih``), in [0, 1).
         hidden_rate: dropout rate on ``h_{t-1}`` (into ``W_hh``), in [0, 1).
+        variance_approximation: ``"zero_corrected"`` (default; exact when the
+            pre-activation is deterministic) or ``"wang_manning"`` (the published
+            formula), see :func:`keras_rnnreg.recurrence.tanh_moments`.
         kernel_initializer, recurrent_initializer, bias_initializer,
         kernel_regularizer, recurrent_regularizer, bias_regularizer: as in
             :class:`keras_rnnreg.NoisySimpleRNN`.
@@ -37,6 +40,7 @@ class FastDropoutSimpleRNN(keras.layers.Layer):
         units,
         input_rate=0.1,
         hidden_rate=0.2,
+        variance_approximation="zero_corrected",
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         bias_initializer="zeros",
@@ -51,6 +55,9 @@ class FastDropoutSimpleRNN(keras.layers.Layer):
         self.units = units
         self.input_rate = noise_lib.check_rate("input_rate", input_rate)
         self.hidden_rate = noise_lib.check_rate("hidden_rate", hidden_rate)
+        self.variance_approximation = noise_lib.check_choice(
+            "variance_approximation", variance_approximation, recurrence.VARIANCE_APPROXIMATIONS
+        )
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -81,7 +88,8 @@ class FastDropoutSimpleRNN(keras.layers.Layer):
         var_in = keep * (1.0 - keep) * ops.matmul(ops.square(x), ops.square(self.kernel))
         zeros = ops.zeros((ops.shape(inputs)[0], self.units), dtype=mu_in.dtype)
         means, variances = recurrence.fast_dropout_recurrence(
-            mu_in, var_in, self.recurrent_kernel, zeros, zeros, 1.0 - self.hidden_rate
+            mu_in, var_in, self.recurrent_kernel, zeros, zeros, 1.0 - self.hidden_rate,
+            variance=self.variance_approximation,
         )
         return [ops.transpose(means, (1, 0, 2)), ops.transpose(variances, (1, 0, 2))]
 
@@ -96,6 +104,7 @@ class FastDropoutSimpleRNN(keras.layers.Layer):
                 "units": self.units,
                 "input_rate": self.input_rate,
                 "hidden_rate": self.hidden_rate,
+                "variance_approximation": self.variance_approximation,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),

@@ -22,12 +22,18 @@ Shapes: ``pre`` is ``(T, B, H)``, ``h0`` is ``(B, H)``, the kernel is ``(H, H)``
 import functools
 import math
 
+import keras
 from keras import ops
 
 # Added under square roots of sums of squares so their gradient stays finite at 0.
 _TINY = 1e-12
 
 LRT_MODES = (None, "additive", "multiplicative")
+
+
+def _tensors(*values):
+    """Read variables into tensors: custom gradients must not capture variables."""
+    return tuple(ops.copy(v) if isinstance(v, keras.Variable) else ops.convert_to_tensor(v) for v in values)
 
 
 def _previous_states(h0, hs):
@@ -41,6 +47,7 @@ def simple_recurrence(pre, kernel, h0):
     ``kernel`` is ``(H, H)`` or ``(T, H, H)`` (per-step matrices, e.g. DropConnect
     masks or exact per-step weight noise shared by the batch).
     """
+    pre, kernel, h0 = _tensors(pre, kernel, h0)
     if len(kernel.shape) == 3:
         return _per_step_kernel_recurrence(pre, kernel, h0)
     return _shared_kernel_recurrence(pre, kernel, h0)
@@ -116,7 +123,7 @@ def noisy_recurrence(pre, kernel, h0, eps, stddev, mode):
     """
     if mode not in ("additive", "multiplicative"):
         raise ValueError(f"mode must be 'additive' or 'multiplicative', got {mode!r}")
-    return _lrt_recurrence_fn(mode, float(stddev))(pre, kernel, h0, eps)
+    return _lrt_recurrence_fn(mode, float(stddev))(*_tensors(pre, kernel, h0, eps))
 
 
 @functools.lru_cache(maxsize=None)
@@ -177,19 +184,32 @@ _ALPHA = 4.0 - 2.0 * math.sqrt(2.0)
 _BETA = -math.log(math.sqrt(2.0) - 1.0)
 
 
-def tanh_moments(mu, var):
+VARIANCE_APPROXIMATIONS = ("zero_corrected", "wang_manning")
+
+
+def tanh_moments(mu, var, variance="zero_corrected"):
     """Approximate mean and variance of ``tanh(a)`` for ``a ~ N(mu, var)``.
 
     Uses ``tanh(a) = 2 sigmoid(2a) - 1`` and the sigmoid approximations of
-    Wang & Manning (2013): with ``2a ~ N(2 mu, 4 var)``,
+    Wang & Manning (2013) with ``2a ~ N(2 mu, 4 var)``:
     ``E[tanh a] = tanh(mu / sqrt(1 + pi var / 2))`` and
-    ``Var[tanh a] = 4 (sigmoid(alpha (2 mu - beta) / sqrt(1 + pi alpha^2 var / 2))
-    - ((E + 1) / 2)^2)``, clipped at 0.
+    ``E[sigmoid(2a)^2] ~ sigmoid(alpha (2 mu - beta) / sqrt(1 + pi alpha^2 var / 2))``.
+
+    ``variance="wang_manning"`` is that formula as published (NOTES.md). It
+    rests on ``sigmoid(x)^2 ~ sigmoid(alpha (x - beta))``, which is off by up to
+    ~0.01, so it reports a variance of up to ~0.06 even for ``var = 0`` (a
+    deterministic input) and feeds it forward. ``"zero_corrected"`` (default)
+    subtracts that error at ``var = 0``, i.e. adds
+    ``sigmoid(2 mu)^2 - sigmoid(alpha (2 mu - beta))`` to the second moment:
+    exact for ``var = 0`` and closer to Monte Carlo elsewhere
+    (tests/test_recurrence.py). Variances are clipped at 0.
     """
     mean = ops.tanh(mu / ops.sqrt(1.0 + (math.pi / 2.0) * var))
     second = ops.sigmoid(
         _ALPHA * (2.0 * mu - _BETA) / ops.sqrt(1.0 + (math.pi * _ALPHA**2 / 2.0) * var)
     )
+    if variance == "zero_corrected":
+        second = second - ops.sigmoid(_ALPHA * (2.0 * mu - _BETA)) + ops.square(ops.sigmoid(2.0 * mu))
     variance = ops.maximum(4.0 * (second - ops.square((mean + 1.0) / 2.0)), 0.0)
     return mean, variance
 
@@ -199,7 +219,7 @@ def sigmoid_mean(mu, var):
     return ops.sigmoid(mu / ops.sqrt(1.0 + (math.pi / 8.0) * var))
 
 
-def fast_dropout_recurrence(mu_in, var_in, kernel, m0, v0, keep):
+def fast_dropout_recurrence(mu_in, var_in, kernel, m0, v0, keep, variance="zero_corrected"):
     """Mean/variance propagation through a tanh RNN with dropout on ``h_{t-1}``.
 
     Args:
@@ -212,13 +232,16 @@ def fast_dropout_recurrence(mu_in, var_in, kernel, m0, v0, keep):
     Per step, with ``(m, v)`` the previous hidden moments:
     ``mu = mu_in + q m @ W``,
     ``var = var_in + (q v + q (1 - q) m^2) @ W^2``,
-    then ``(m, v) = tanh_moments(mu, var)``. Returns ``(means, variances)``.
+    then ``(m, v) = tanh_moments(mu, var, variance)``. Returns ``(means, variances)``.
     """
-    return _fast_dropout_fn(float(keep))(mu_in, var_in, kernel, m0, v0)
+    if variance not in VARIANCE_APPROXIMATIONS:
+        raise ValueError(f"variance must be one of {VARIANCE_APPROXIMATIONS}; got {variance!r}")
+    return _fast_dropout_fn(float(keep), variance)(*_tensors(mu_in, var_in, kernel, m0, v0))
 
 
 @functools.lru_cache(maxsize=None)
-def _fast_dropout_fn(keep):
+def _fast_dropout_fn(keep, variance):
+    corrected = variance == "zero_corrected"
     c1 = math.pi / 2.0
     c2 = math.pi * _ALPHA**2 / 2.0
     drop_var = keep * (1.0 - keep)
@@ -232,7 +255,7 @@ def _fast_dropout_fn(keep):
             mi, vi = inputs
             mu = mi + keep * ops.matmul(m, kernel)
             var = vi + ops.matmul(keep * v + drop_var * m * m, kernel_sq)
-            m_new, v_new = tanh_moments(mu, var)
+            m_new, v_new = tanh_moments(mu, var, variance)
             out = (m_new, v_new, mu, var)
             return out, out
 
@@ -262,6 +285,11 @@ def _fast_dropout_fn(keep):
                 dz1 = dm_total * (1.0 - m * m)
                 dz2 = 4.0 * dv * p * (1.0 - p)
                 dmu = dz1 * k1 + dz2 * 2.0 * _ALPHA * k2
+                if corrected:
+                    # d/dmu of the correction sigmoid(2 mu)^2 - sigmoid(alpha (2 mu - beta)).
+                    p0 = ops.sigmoid(_ALPHA * (2.0 * mu - _BETA))
+                    s0 = ops.sigmoid(2.0 * mu)
+                    dmu = dmu + 4.0 * dv * (4.0 * s0 * s0 * (1.0 - s0) - 2.0 * _ALPHA * p0 * (1.0 - p0))
                 dvar = (
                     -0.5 * c1 * dz1 * mu * k1 * k1 * k1
                     - 0.5 * c2 * dz2 * _ALPHA * (2.0 * mu - _BETA) * k2 * k2 * k2
