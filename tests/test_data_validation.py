@@ -226,3 +226,17 @@ def test_fuzzed_mat_files_only_raise_data_error(tmp_path, data_dir):
                     for s in seqs:
                         assert s.shape[1] == 88 and set(np.unique(s)) <= {0.0, 1.0}
     assert outcomes["error"] > 400  # the corruptions were real
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["JSB_Chorales", "Nottingham", "Piano_midi", "MuseData"])
+def test_fuzzed_mat_files_extended(tmp_path, data_dir, name):
+    """Longer fuzzing run over every benchmark file (run with -m slow)."""
+    base = (data_dir / f"{name}.mat").read_bytes()
+    path = tmp_path / "fuzz.mat"
+    for data in _mutations(base, 1500, seed=sum(map(ord, name))):
+        path.write_bytes(data)
+        try:
+            dp.load_mat(path)
+        except dp.DataError:
+            pass
