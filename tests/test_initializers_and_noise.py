@@ -1,0 +1,98 @@
+"""Initializers (sparse, spectral radius) and the weight-noise samplers."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_rnnreg import NoisyDense, SparseGaussian, SpectralRadius, spectral_radius
+from keras_rnnreg import noise as noise_lib
+
+
+@pytest.mark.parametrize("shape,k", [((200, 200), 15), ((88, 50), 10), ((5, 7), 9)])
+def test_sparse_gaussian_has_exactly_k_nonzeros_per_unit(shape, k):
+    weights = keras.ops.convert_to_numpy(SparseGaussian(k=k, stddev=0.5, seed=1)(shape))
+    np.testing.assert_array_equal((weights != 0).sum(axis=0), min(k, shape[0]))
+    nonzero = weights[weights != 0]
+    if nonzero.size >= 500:  # enough draws for a 10% check of the std
+        assert abs(nonzero.std() - 0.5) < 0.05
+
+
+def test_sparse_gaussian_is_seeded():
+    a = SparseGaussian(k=3, seed=4)((20, 20))
+    b = SparseGaussian(k=3, seed=4)((20, 20))
+    c = SparseGaussian(k=3, seed=5)((20, 20))
+    np.testing.assert_array_equal(a, b)
+    assert np.any(np.asarray(a) != np.asarray(c))
+
+
+@pytest.mark.parametrize("radius", [0.9, 1.1, 1.2])
+def test_spectral_radius_is_hit(radius):
+    init = SpectralRadius(SparseGaussian(k=15, seed=0), radius=radius)
+    weights = keras.ops.convert_to_numpy(init((200, 200)))
+    assert abs(spectral_radius(weights) - radius) < 1e-4
+    np.testing.assert_array_equal((weights != 0).sum(axis=0), 15)
+
+
+def test_spectral_radius_rejects_bad_input():
+    with pytest.raises(ValueError, match="radius"):
+        SpectralRadius(radius=0.0)
+    with pytest.raises(ValueError, match="square"):
+        SpectralRadius()((3, 4))
+    with pytest.raises(ValueError, match="nilpotent"):
+        SpectralRadius(keras.initializers.Zeros())((4, 4))
+    with pytest.raises(ValueError, match="k must be"):
+        SparseGaussian(k=0)
+
+
+def test_initializer_configs_round_trip():
+    init = SpectralRadius(SparseGaussian(k=7, stddev=0.3, seed=2), radius=1.05)
+    clone = keras.initializers.deserialize(keras.initializers.serialize(init))
+    np.testing.assert_array_equal(init((30, 30)), clone((30, 30)))
+
+
+def test_dropconnect_zeroes_weights_at_rate_p():
+    """Monte Carlo over 100 x 50 x 50 = 250,000 weights: drop fraction within 0.005 of p
+    (4.6 standard errors at p = 0.3); kept weights scaled by 1 / (1 - p)."""
+    p = 0.3
+    weights = keras.ops.ones((50, 50))
+    seed = keras.random.SeedGenerator(0)
+    noisy = keras.ops.convert_to_numpy(noise_lib.perturb(weights, "dropconnect", p, seed, shape=(100, 50, 50)))
+    assert abs((noisy == 0).mean() - p) < 0.005
+    np.testing.assert_allclose(noisy[noisy != 0], 1 / (1 - p), rtol=1e-6)
+
+
+def test_gaussian_noise_variances():
+    """Additive: Var[W*] = sigma^2; multiplicative: Var[W*] = sigma^2 W^2 (20,000 draws,
+    tolerance 5% relative, about 7 standard errors)."""
+    sigma = 0.2
+    weights = keras.ops.convert_to_tensor(np.linspace(-2, 2, 12).reshape(3, 4).astype("float32"))
+    w = keras.ops.convert_to_numpy(weights)
+    seed = keras.random.SeedGenerator(1)
+    additive = keras.ops.convert_to_numpy(noise_lib.perturb(weights, "additive", sigma, seed, shape=(20000, 3, 4)))
+    np.testing.assert_allclose(additive.var(0), sigma**2, rtol=0.05)
+    np.testing.assert_allclose(additive.mean(0), w, atol=0.01)
+    mult = keras.ops.convert_to_numpy(noise_lib.perturb(weights, "multiplicative", sigma, seed, shape=(20000, 3, 4)))
+    np.testing.assert_allclose(mult.var(0), sigma**2 * w**2, rtol=0.05)
+    np.testing.assert_allclose(mult.mean(0), w, atol=0.02)
+
+
+@pytest.mark.parametrize("kind", ["additive", "multiplicative"])
+@pytest.mark.parametrize("implementation", ["local_reparameterization", "exact"])
+def test_noisy_dense_output_noise_variance(kind, implementation):
+    """Per-frame output noise variance sigma^2 ||x||^2 (additive) or sigma^2 x^2 @ W^2
+    (multiplicative); exact mode shares one matrix per time step across the batch."""
+    sigma = 0.3
+    layer = NoisyDense(5, weight_noise=kind, stddev=sigma, noise_implementation=implementation, seed=0)
+    x = np.random.RandomState(0).normal(size=(400, 30, 6)).astype("float32")
+    layer.build(x.shape)
+    clean = np.asarray(layer(x, training=False))
+    noisy = np.asarray(layer(x, training=True))
+    w = layer.get_weights()[0]
+    scale = sigma * (np.linalg.norm(x, axis=-1, keepdims=True) if kind == "additive" else np.sqrt(x**2 @ w**2))
+    z = (noisy - clean) / scale
+    assert abs(z.var() - 1.0) < 0.1
+    if implementation == "exact":
+        # Same matrix for every example at a given step: noise / x is explained per step.
+        delta = np.linalg.lstsq(x[:, 3], noisy[:, 3] - clean[:, 3], rcond=None)[0]
+        np.testing.assert_allclose(x[:, 3] @ delta, noisy[:, 3] - clean[:, 3], atol=1e-3)
+    np.testing.assert_array_equal(layer(x, training=False), clean)
