@@ -1,0 +1,89 @@
+"""The zoo: every named model builds, trains on real JSB windows, saves and loads."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_rnnreg import data_pipelines, models
+from keras_rnnreg.optim import compile_model
+
+ALL = models.names()
+
+
+@pytest.fixture(scope="module")
+def jsb_batches(data_dir):
+    """Four fixed batches of 8 real JSB training windows (x, y, weights)."""
+    splits = data_pipelines.load_dataset("jsb_chorales", data_dir)
+    ds = data_pipelines.make_window_dataset(splits["train"][:40], window=100, batch_size=8, shuffle=True, seed=0)
+    return [tuple(np.asarray(t) for t in batch) for batch in ds.take(4)]
+
+
+def test_names_are_the_rows_of_table_1():
+    assert ALL == ["rnn", "rnn_fd", "rnn_nbr", "rnn_n", "rnn_ns", "rnn_mn", "rnn_mns", "rnn_do", "rnn_dos", "rnn_ff"]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_model_trains_and_round_trips(name, jsb_batches, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = models.get(name, units=24, seed=0)
+    assert model.name == name
+    assert model.output_shape == (None, None, 88)
+    compile_model(model, optimizer="adam", learning_rate=0.02)
+    x, y, w = jsb_batches[0]
+    before = model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)["nll"]
+    for _ in range(3):
+        for xb, yb, wb in jsb_batches:
+            model.train_on_batch(xb, yb, sample_weight=wb)
+    after = model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)["nll"]
+    assert np.isfinite(after) and after < before - 0.5, (before, after)
+
+    probs = model.predict(x, verbose=0)
+    assert probs.shape == x.shape and np.all((probs > 0) & (probs < 1))
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), probs, atol=1e-6)
+    assert loaded.get_layer("hidden").get_config() == model.get_layer("hidden").get_config()
+
+
+@pytest.mark.parametrize("name", ["rnn", "rnn_fd", "rnn_mn", "rnn_do", "rnn_ff"])
+def test_models_compile_with_xla(name, jsb_batches):
+    model = models.get(name, units=16, seed=1)
+    compile_model(model, learning_rate=0.01, jit_compile=True)
+    x, y, w = jsb_batches[1]
+    losses = [model.train_on_batch(x, y, sample_weight=w, return_dict=True)["loss"] for _ in range(3)]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+def test_nbr_adds_penalties_on_all_three_matrices():
+    model = models.get("rnn_nbr", units=8, l1=1e-3, l2=1e-2)
+    assert len(model.losses) == 3
+    plain = models.get("rnn_nbr", units=8, l1=0.0, l2=0.0)
+    assert len(plain.losses) == 0
+
+
+def test_defaults_and_overrides():
+    hp = models.default_hyperparameters("rnn_mns")
+    assert hp["sigma"] > 0 and hp["units"] >= 1
+    model = models.get("rnn_do", units=12, dropconnect_p=0.4, spectral_radius=1.2, sparsity_k=5, seed=3)
+    hidden = model.get_layer("hidden")
+    assert hidden.dropconnect_rate == 0.4 and hidden.recurrent_noise_scope == "step"
+    w_hh = keras.ops.convert_to_numpy(hidden.recurrent_kernel)
+    np.testing.assert_array_equal((w_hh != 0).sum(0), 5)
+    assert abs(np.abs(np.linalg.eigvals(w_hh)).max() - 1.2) < 1e-4
+
+
+@pytest.mark.parametrize(
+    "name,overrides,message",
+    [
+        ("rnn_xyz", {}, "valid names: rnn, rnn_fd"),
+        ("rnn", {"units": 0}, "units"),
+        ("rnn_n", {"sigma": -0.1}, "sigma"),
+        ("rnn_do", {"dropconnect_p": 1.0}, r"\[0, 1\)"),
+        ("rnn_fd", {"hidden_dropout": -0.2}, r"\[0, 1\)"),
+        ("rnn", {"sigma": 0.1}, "valid hyperparameters"),
+    ],
+)
+def test_bad_names_and_values_raise(name, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        models.get(name, **overrides)
