@@ -1,0 +1,320 @@
+"""Command line of ``python -m keras_rnnreg tune`` (also ``python -m keras_rnnreg.tuning``).
+
+Search (single machine; resumes ``--directory`` when rerun)::
+
+    python -m keras_rnnreg tune --model rnn_mns --dataset jsb_chorales \\
+        --trials 50 --epochs 200 --seed 0 --directory runs/rnn_mns
+
+Distributed search (a chief serving the oracle plus N workers on this machine)::
+
+    python -m keras_rnnreg tune --distributed --workers 4 --model rnn_mns ... --directory DIR
+    # or by hand, one process each (KerasTuner's own variables):
+    KERASTUNER_TUNER_ID=chief  KERASTUNER_ORACLE_IP=127.0.0.1 KERASTUNER_ORACLE_PORT=8000 \\
+        python -m keras_rnnreg tune --model rnn_mns ... --directory DIR
+    KERASTUNER_TUNER_ID=tuner0 KERASTUNER_ORACLE_IP=127.0.0.1 KERASTUNER_ORACLE_PORT=8000 \\
+        python -m keras_rnnreg tune --model rnn_mns ... --directory DIR
+
+Sweep of one hyperparameter (figures 8-10)::
+
+    python -m keras_rnnreg tune sweep --model rnn_nbr --param l2 \\
+        --values 0,1e-5,1e-4,1e-3 --seeds 0,1,2 --out sweep.csv --plot sweep.png
+
+Summary of an existing directory (no training)::
+
+    python -m keras_rnnreg tune summarize --directory DIR
+
+Flags are defined on private ``absl.flags.FlagValues`` instances, so they never
+clash with the flags of other subcommands. :func:`main` takes the arguments
+that follow ``tune`` (a leading ``"tune"`` is ignored) and returns an exit
+status: 0 success, 1 failure of the run, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import flags
+
+SUBCOMMANDS = ("search", "sweep", "summarize")
+# Flags of the launcher only (not passed on to the chief and workers).
+LAUNCHER_FLAGS = ("distributed", "workers", "oracle_ip", "oracle_port", "timeout", "overwrite")
+
+
+def _data_flags(fv):
+    flags.DEFINE_string("model", None, "Zoo model name (e.g. rnn_mns).", flag_values=fv)
+    flags.DEFINE_string("dataset", "jsb_chorales", "Benchmark dataset name.", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "Data folder (default: KERAS_RNNREG_DATA_DIR / cache).",
+                        flag_values=fv)
+    flags.DEFINE_integer("epochs", 200, "Maximum epochs of each trial / run (early stopping ends most sooner).",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("patience", 10, "Early-stopping patience in epochs on val_nll (0: none).",
+                         lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("batch_size", 32, "Windows per batch.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("window", 100, "Training/validation window length.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_multi_string("fixed", [], "Pin a hyperparameter: name=value (repeatable), "
+                              "e.g. --fixed units=64.", flag_values=fv)
+    flags.DEFINE_integer("max_train_sequences", None, "Use only the first N training sequences.",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("max_valid_sequences", None, "Use only the first N validation sequences.",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("max_test_sequences", None, "Use only the first N test sequences.",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_float("divergence_threshold", 1e3, "A training loss above this (nats/frame), NaN or inf "
+                       "fails the trial (<= 0 disables the threshold; NaN/inf always fail).", flag_values=fv)
+    flags.DEFINE_integer("verbose", 1, "0 quiet, 1 one line per trial.", flag_values=fv)
+
+
+def search_flags():
+    """A fresh ``FlagValues`` with the flags of a search (and the launcher)."""
+    fv = flags.FlagValues()
+    _data_flags(fv)
+    flags.DEFINE_string("directory", None, "Search folder: KerasTuner state, summary.json, summary.md.",
+                        flag_values=fv)
+    flags.DEFINE_string("project_name", None, "KerasTuner project name (default MODEL_DATASET).",
+                        flag_values=fv)
+    flags.DEFINE_integer("trials", 50, "Number of configurations (ignored by hyperband).", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_integer("seed", 0, "Seed of the oracle, the models and the data order.", flag_values=fv)
+    flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "Search algorithm.",
+                      flag_values=fv)
+    flags.DEFINE_enum("final", "reload", ["reload", "retrain", "none"], "Evaluate the best configuration "
+                      "on the test split from its best-epoch checkpoint, retrained, or not at all.",
+                      flag_values=fv)
+    flags.DEFINE_integer("max_consecutive_failed_trials", 10, "Abort after this many failed trials in a row.",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_boolean("overwrite", False, "Delete an existing search in --directory instead of resuming.",
+                         flag_values=fv)
+    flags.DEFINE_enum("distribution_strategy", "none", ["none", "mirrored"], "Run each trial under "
+                      "tf.distribute.MirroredStrategy (all GPUs of this machine).", flag_values=fv)
+    flags.DEFINE_integer("hyperband_factor", 3, "Hyperband reduction factor.", lower_bound=2, flag_values=fv)
+    flags.DEFINE_integer("hyperband_iterations", 1, "Hyperband iterations.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_list("force_nan_trials", [], "Test hook: trial ids forced to diverge (learning rate 1e38).",
+                      flag_values=fv)
+    flags.DEFINE_boolean("distributed", False, "Start a chief and --workers workers on this machine.",
+                         flag_values=fv)
+    flags.DEFINE_integer("workers", 2, "Workers of --distributed.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_string("oracle_ip", "127.0.0.1", "Address the chief listens on (--distributed).",
+                        flag_values=fv)
+    flags.DEFINE_integer("oracle_port", 0, "Chief's port (0: a free ephemeral port).", lower_bound=0,
+                         flag_values=fv)
+    flags.DEFINE_float("timeout", None, "Kill all processes of --distributed after this many seconds.",
+                       flag_values=fv)
+    return fv
+
+
+def sweep_flags():
+    """A fresh ``FlagValues`` with the flags of ``tune sweep``."""
+    fv = flags.FlagValues()
+    _data_flags(fv)
+    flags.DEFINE_string("param", None, "Hyperparameter to sweep (e.g. l2, sigma, dropconnect_p).",
+                        flag_values=fv)
+    flags.DEFINE_list("values", None, "Comma-separated values of --param.", flag_values=fv)
+    flags.DEFINE_list("seeds", ["0"], "Comma-separated seeds; each value runs once per seed.", flag_values=fv)
+    flags.DEFINE_string("base", None, "summary.json of a search: start from its best configuration.",
+                        flag_values=fv)
+    flags.DEFINE_string("out", None, "CSV file (rows already there are kept and skipped).", flag_values=fv)
+    flags.DEFINE_string("plot", None, "Also plot mean test NLL against --param to this image file.",
+                        flag_values=fv)
+    return fv
+
+
+def summarize_flags():
+    fv = flags.FlagValues()
+    flags.DEFINE_string("directory", None, "Search folder.", flag_values=fv)
+    flags.DEFINE_string("project_name", None, "KerasTuner project (default: the one in search_config.json).",
+                        flag_values=fv)
+    return fv
+
+
+def _parse(fv, argv, prog):
+    if any(a in ("-h", "--help", "-help", "--helpfull") for a in argv):
+        print(f"usage: python -m keras_rnnreg tune {prog} [flags]\n\n{fv.get_help()}")
+        return None, 0
+    try:
+        rest = fv([f"tune {prog}", *argv])
+    except flags.Error as e:
+        print(f"error: {e}\n(run with --help for the flags)", file=sys.stderr)
+        return None, 2
+    if len(rest) > 1:
+        print(f"error: unexpected arguments: {' '.join(rest[1:])}", file=sys.stderr)
+        return None, 2
+    return fv, None
+
+
+def _require(fv, *names):
+    missing = [n for n in names if fv[n].value is None]
+    if missing:
+        print(f"error: missing required flag(s): {', '.join('--' + n for n in missing)}", file=sys.stderr)
+        return False
+    return True
+
+
+def _threshold(fv):
+    return fv.divergence_threshold if fv.divergence_threshold and fv.divergence_threshold > 0 else None
+
+
+def child_argv(fv):
+    """The search flags given on the command line, minus the launcher's own."""
+    argv = []
+    for name in fv:
+        flag = fv[name]
+        if name in LAUNCHER_FLAGS or not flag.present:
+            continue
+        argv.extend(line for line in flag.serialize().split("\n") if line)
+    return argv
+
+
+def _settings(fv):
+    from keras_rnnreg.tuning import search_space
+    from keras_rnnreg.tuning.search import SearchSettings
+
+    return SearchSettings(
+        model=fv.model, directory=fv.directory, dataset=fv.dataset, data_dir=fv.data_dir,
+        project_name=fv.project_name, trials=fv.trials, epochs=fv.epochs, patience=fv.patience,
+        seed=fv.seed, tuner=fv.tuner, batch_size=fv.batch_size, window=fv.window,
+        fixed=search_space.parse_fixed(fv.model, fv.fixed), final=fv.final,
+        max_consecutive_failed_trials=fv.max_consecutive_failed_trials,
+        divergence_threshold=_threshold(fv), overwrite=fv.overwrite,
+        max_train_sequences=fv.max_train_sequences, max_valid_sequences=fv.max_valid_sequences,
+        max_test_sequences=fv.max_test_sequences, distribution_strategy=fv.distribution_strategy,
+        hyperband_factor=fv.hyperband_factor, hyperband_iterations=fv.hyperband_iterations,
+        verbose=fv.verbose, force_nan_trials=tuple(fv.force_nan_trials),
+    )
+
+
+def _print_result(summary):
+    import os
+
+    best = summary.get("best")
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(summary["status_counts"].items()))
+    print(f"{len(summary['trials'])} trials ({counts}); summary in {os.path.join(os.path.dirname(summary['project_dir']), 'summary.json')}")
+    if best:
+        test = best.get("test_nll")
+        print(f"best trial {best['trial_id']}: val_nll {best['val_nll']:.4f}"
+              + (f", test_nll {test:.4f} ({best['final']})" if test is not None else ""))
+        if best.get("test_error"):
+            print(f"test evaluation failed: {best['test_error']}", file=sys.stderr)
+    if summary.get("error"):
+        print(f"search stopped: {summary['error']}", file=sys.stderr)
+
+
+def run_search_command(argv):
+    fv, status = _parse(search_flags(), argv, "search")
+    if fv is None:
+        return status
+    if not _require(fv, "model", "directory"):
+        return 2
+    try:
+        settings = _settings(fv)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if fv.distributed:
+        from keras_rnnreg.tuning import launch
+
+        return launch.run_distributed(
+            child_argv(fv), workers=fv.workers, ip=fv.oracle_ip, port=fv.oracle_port,
+            timeout=fv.timeout, settings=settings,
+        )
+    from keras_rnnreg.tuning.search import run_search
+
+    try:
+        summary = run_search(settings)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if summary is None:  # distributed worker
+        return 0
+    _print_result(summary)
+    best = summary.get("best")
+    failed = summary.get("error") or best is None or (best.get("test_error") is not None)
+    return 1 if failed else 0
+
+
+def run_sweep_command(argv):
+    fv, status = _parse(sweep_flags(), argv, "sweep")
+    if fv is None:
+        return status
+    if not _require(fv, "model", "param", "values", "out"):
+        return 2
+    from keras_rnnreg.tuning import search_space, sweep
+
+    try:
+        rows = sweep.run_sweep(
+            fv.model, fv.param, fv.values, seeds=[int(s) for s in fv.seeds], out=fv.out,
+            dataset=fv.dataset, data_dir=fv.data_dir, epochs=fv.epochs, patience=fv.patience,
+            batch_size=fv.batch_size, window=fv.window, fixed=search_space.parse_fixed(fv.model, fv.fixed),
+            base=fv.base, max_train_sequences=fv.max_train_sequences,
+            max_valid_sequences=fv.max_valid_sequences, max_test_sequences=fv.max_test_sequences,
+            divergence_threshold=_threshold(fv), verbose=fv.verbose,
+        )
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if fv.plot:
+        sweep.plot_sweep(fv.out, fv.plot)
+    ok = sum(r["status"] == "ok" for r in rows)
+    print(f"{len(rows)} runs ({ok} ok) in {fv.out}" + (f"; plot {fv.plot}" if fv.plot else ""))
+    return 0 if ok else 1
+
+
+def run_summarize_command(argv):
+    fv, status = _parse(summarize_flags(), argv, "summarize")
+    if fv is None:
+        return status
+    if not _require(fv, "directory"):
+        return 2
+    import json
+    import os
+
+    from keras_rnnreg.tuning import summary as summary_lib
+
+    config_path = os.path.join(fv.directory, "search_config.json")
+    config = {}
+    if os.path.exists(config_path):
+        with open(config_path) as f:
+            config = json.load(f)
+    project = fv.project_name or config.get("project_name")
+    if not project:
+        print(f"error: no search_config.json in {fv.directory}; pass --project_name", file=sys.stderr)
+        return 2
+    project_dir = os.path.join(fv.directory, project)
+    records = summary_lib.directory_records(project_dir)
+    best = summary_lib.best_record(records)
+    summary = {
+        "model": config.get("model"), "dataset": config.get("dataset"), "tuner": config.get("tuner"),
+        "objective": {"name": "val_nll", "direction": "min"}, "max_trials": None, "seed": config.get("seed"),
+        "fixed": config.get("fixed"), "project_dir": project_dir,
+        "status_counts": summary_lib.status_counts(records), "run_counts": summary_lib.run_counts(project_dir),
+        "best": dict(best, final="none", test_nll=None, test_error=None) if best else None,
+        "error": None, "trials": records,
+    }
+    summary_lib.write_summary(summary, fv.directory)
+    _print_result(summary)
+    return 0
+
+
+def main(argv=None):
+    """Entry point of ``tune``: ``argv`` are the arguments after ``tune``.
+
+    The first argument may be a subcommand (``search``, the default,
+    ``sweep`` or ``summarize``). Returns the exit status.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "tune":
+        argv = argv[1:]
+    command = "search"
+    if argv and argv[0] in SUBCOMMANDS:
+        command, argv = argv[0], argv[1:]
+    elif argv and not argv[0].startswith("-"):
+        print(f"error: unknown tune subcommand {argv[0]!r}; valid: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
+        return 2
+    if command == "sweep":
+        return run_sweep_command(argv)
+    if command == "summarize":
+        return run_summarize_command(argv)
+    return run_search_command(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

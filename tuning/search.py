@@ -1,0 +1,253 @@
+"""One hyperparameter search, end to end: data, tuner, search, test evaluation, summary.
+
+>>> from keras_rnnreg.tuning.search import SearchSettings, run_search
+>>> summary = run_search(SearchSettings(model="rnn_mns", directory="runs/mns", trials=50))
+
+``run_search`` resumes an existing ``directory`` (KerasTuner's
+``overwrite=False`` reload): completed trials are kept, a trial interrupted
+by a crash or SIGKILL is run again, and only the missing trials run. Inside a
+KerasTuner distributed run (``KERASTUNER_*`` variables set) the same call acts
+as the chief (serves the oracle, then evaluates the best trial and writes the
+summary) or as a worker (runs trials, writes nothing else).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+
+from keras_rnnreg import models
+
+from . import summary as summary_lib
+from . import tuner as tuner_lib
+from .hypermodel import RNNHyperModel, build_model, trial_callbacks
+
+FINAL_MODES = ("reload", "retrain", "none")
+STRATEGIES = ("none", "mirrored")
+CONFIG_FILE = "search_config.json"
+# Settings that must not change when a search is resumed.
+IDENTITY_KEYS = ("model", "dataset", "tuner", "seed", "fixed", "batch_size", "window", "project_name",
+                 "max_train_sequences", "max_valid_sequences", "hyperband_factor")
+
+
+@dataclasses.dataclass
+class SearchSettings:
+    """Everything a search needs (the CLI flags of ``tune``).
+
+    ``epochs`` caps the epochs of each trial (early stopping with
+    ``patience`` ends most trials sooner). ``max_*_sequences`` keep only the
+    first N sequences of a split (smoke tests). ``final`` chooses how the
+    best configuration is evaluated on the test split: ``"reload"`` its
+    best-epoch checkpoint, ``"retrain"`` it from scratch, or ``"none"``.
+    """
+
+    model: str
+    directory: str
+    dataset: str = "jsb_chorales"
+    data_dir: str | None = None
+    project_name: str | None = None
+    trials: int = 50
+    epochs: int = 200
+    patience: int = 10
+    seed: int = 0
+    tuner: str = "random"
+    batch_size: int = 32
+    window: int = 100
+    fixed: dict = dataclasses.field(default_factory=dict)
+    final: str = "reload"
+    max_consecutive_failed_trials: int = 10
+    divergence_threshold: float | None = 1e3
+    overwrite: bool = False
+    max_train_sequences: int | None = None
+    max_valid_sequences: int | None = None
+    max_test_sequences: int | None = None
+    distribution_strategy: str = "none"
+    hyperband_factor: int = 3
+    hyperband_iterations: int = 1
+    verbose: int = 1
+    jit_compile: object = "auto"
+    force_nan_trials: tuple = ()
+
+    def __post_init__(self):
+        models.spec(self.model)  # unknown model: error listing the valid names
+        if self.tuner not in tuner_lib.TUNERS:
+            raise ValueError(f"unknown tuner {self.tuner!r}; valid tuners: {', '.join(tuner_lib.TUNERS)}")
+        if self.final not in FINAL_MODES:
+            raise ValueError(f"unknown final mode {self.final!r}; valid: {', '.join(FINAL_MODES)}")
+        if self.distribution_strategy not in STRATEGIES:
+            raise ValueError(
+                f"unknown distribution strategy {self.distribution_strategy!r}; valid: {', '.join(STRATEGIES)}"
+            )
+        for key in ("trials", "epochs", "batch_size", "window"):
+            if int(getattr(self, key)) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.project_name is None:
+            self.project_name = f"{self.model}_{self.dataset}"
+
+    @property
+    def project_dir(self):
+        return os.path.join(str(self.directory), self.project_name)
+
+    def identity(self):
+        return {k: getattr(self, k) for k in IDENTITY_KEYS}
+
+
+def load_splits(dataset, data_dir=None, max_train=None, max_valid=None, max_test=None):
+    """The dataset's splits, each optionally cut to its first N sequences."""
+    from keras_rnnreg import data_pipelines
+
+    splits = data_pipelines.load_dataset(dataset, data_dir)
+    limits = {"train": max_train, "valid": max_valid, "test": max_test}
+    return {k: (v[: limits[k]] if limits.get(k) else v) for k, v in splits.items()}
+
+
+def fit_datasets(splits, window=100, batch_size=32, seed=0):
+    """``(train, valid)`` window pipelines (train shuffled with ``seed``)."""
+    from keras_rnnreg import data_pipelines
+
+    train = data_pipelines.make_window_dataset(splits["train"], window, batch_size, shuffle=True, seed=seed)
+    valid = data_pipelines.make_window_dataset(splits["valid"], window, batch_size, shuffle=False)
+    return train, valid
+
+
+def evaluate_test(model, test_sequences):
+    """Test NLL (nats per time step) over whole test sequences, frame-weighted."""
+    from keras_rnnreg import data_pipelines
+
+    test = data_pipelines.make_sequence_dataset(test_sequences, batch_size=1)
+    return float(model.evaluate(test, verbose=0, return_dict=True)["nll"])
+
+
+def make_strategy(name):
+    if name == "mirrored":
+        import tensorflow as tf
+
+        return tf.distribute.MirroredStrategy()
+    return None
+
+
+def _check_config(settings):
+    """Refuse to resume a directory made with different settings; record them."""
+    path = os.path.join(str(settings.directory), CONFIG_FILE)
+    current = json.loads(json.dumps(settings.identity()))
+    if os.path.exists(path) and not settings.overwrite:
+        with open(path) as f:
+            saved = json.load(f)
+        diff = {k: (saved.get(k), current[k]) for k in current if saved.get(k) != current[k]}
+        if diff:
+            detail = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+            raise ValueError(
+                f"{settings.directory} holds a search with other settings ({detail}); "
+                "use the same flags to resume it, another --directory, or --overwrite"
+            )
+    os.makedirs(str(settings.directory), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(current, f, indent=2)
+
+
+def build_tuner(settings):
+    """The (possibly reloaded) tuner of ``settings``."""
+    hypermodel = RNNHyperModel(
+        settings.model, fixed=settings.fixed, seed=settings.seed, patience=settings.patience,
+        divergence_threshold=settings.divergence_threshold, jit_compile=settings.jit_compile,
+    )
+    return tuner_lib.make_tuner(
+        settings.tuner, hypermodel, settings.directory, settings.project_name,
+        max_trials=settings.trials, max_epochs=settings.epochs, seed=settings.seed,
+        distribution_strategy=make_strategy(settings.distribution_strategy),
+        max_consecutive_failed_trials=settings.max_consecutive_failed_trials,
+        overwrite=settings.overwrite, hyperband_factor=settings.hyperband_factor,
+        hyperband_iterations=settings.hyperband_iterations, force_nan_trials=settings.force_nan_trials,
+    )
+
+
+def _final_model(settings, tuner, best, splits):
+    if settings.final == "reload":
+        return tuner.load_model(tuner.oracle.get_trial(best["trial_id"]))
+    import keras
+
+    keras.utils.set_random_seed(settings.seed)
+    config = dict(tuner.oracle.get_trial(best["trial_id"]).hyperparameters.values)
+    config = {k: v for k, v in config.items() if not k.startswith("tuner/")}
+    model = build_model(settings.model, config, seed=settings.seed, jit_compile=settings.jit_compile)
+    train, valid = fit_datasets(splits, settings.window, settings.batch_size, settings.seed)
+    model.fit(train, validation_data=valid, epochs=settings.epochs, verbose=0,
+              callbacks=trial_callbacks(settings.patience, settings.divergence_threshold,
+                                        restore_best_weights=True))
+    return model
+
+
+def run_search(settings):
+    """Run (or resume) the search of ``settings`` and write its summary.
+
+    Returns:
+        The summary dict written to ``directory/summary.json``, or ``None`` in
+        a distributed worker. ``summary["error"]`` is set when the search
+        stopped early (e.g. too many consecutive failed trials);
+        ``summary["best"]["test_error"]`` when the test evaluation failed.
+    """
+    worker = tuner_lib.is_worker()
+    if settings.overwrite and not worker:
+        shutil.rmtree(settings.project_dir, ignore_errors=True)
+        for name in ("summary.json", "summary.md"):
+            if os.path.exists(os.path.join(settings.directory, name)):
+                os.remove(os.path.join(settings.directory, name))
+    if not worker:
+        _check_config(settings)
+    started = time.time()
+    splits = None
+    fit_args, fit_kwargs = (), {}
+    if not tuner_lib.is_chief():
+        splits = load_splits(settings.dataset, settings.data_dir, settings.max_train_sequences,
+                             settings.max_valid_sequences, settings.max_test_sequences)
+        train, valid = fit_datasets(splits, settings.window, settings.batch_size, settings.seed)
+        fit_args = (train,)
+        fit_kwargs = dict(validation_data=valid, epochs=settings.epochs, verbose=0)
+    tuner = build_tuner(settings)
+    tuner.oracle.verbose = settings.verbose if not worker else 0
+    error = None
+    try:
+        tuner.search(*fit_args, **fit_kwargs)
+    except RuntimeError as e:  # e.g. "Number of consecutive failures exceeded the limit"
+        if worker:
+            raise
+        error = str(e).strip().splitlines()[0]
+    if worker:
+        return None
+
+    records = summary_lib.oracle_records(tuner.oracle)
+    best = summary_lib.best_record(records)
+    best_entry = None
+    if best is not None:
+        best_entry = dict(best, final=settings.final, test_nll=None, test_error=None)
+        if settings.final != "none":
+            try:
+                if splits is None:
+                    splits = load_splits(settings.dataset, settings.data_dir, settings.max_train_sequences,
+                                         settings.max_valid_sequences, settings.max_test_sequences)
+                model = _final_model(settings, tuner, best, splits)
+                best_entry["test_nll"] = evaluate_test(model, splits["test"])
+            except Exception as e:  # keep the search's results even if the evaluation breaks
+                best_entry["test_error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+    summary = {
+        "model": settings.model,
+        "dataset": settings.dataset,
+        "tuner": settings.tuner,
+        "objective": {"name": "val_nll", "direction": "min"},
+        "max_trials": settings.trials if settings.tuner != "hyperband" else None,
+        "epochs": settings.epochs,
+        "seed": settings.seed,
+        "fixed": settings.fixed,
+        "project_dir": settings.project_dir,
+        "status_counts": summary_lib.status_counts(records),
+        "run_counts": summary_lib.run_counts(settings.project_dir),
+        "best": best_entry,
+        "error": error,
+        "seconds_this_run": round(time.time() - started, 1),
+        "trials": records,
+    }
+    summary_lib.write_summary(summary, settings.directory)
+    return summary

@@ -1,0 +1,211 @@
+"""KerasTuner tuners (random, Bayesian, Hyperband) with resume and distribution support.
+
+The tuners are KerasTuner's own, extended by :class:`TrialMixin` with
+
+- a per-trial seed (``seed + trial number``) so a re-run trial repeats itself;
+- a run log (``<project>/trial_runs/<tuner_id>.log``, one line per trial
+  start) that shows which tuner ran which trial and how often;
+- a chief that only serves the oracle and exits as soon as every worker has
+  been told to stop (KerasTuner's own chief polls every 20 s);
+- repair of the oracle state after a crash (a trial written to disk but not to
+  the oracle, or completed but still marked ongoing);
+- a test hook forcing chosen trials to diverge (``force_nan_trials`` or the
+  environment variable ``KERAS_RNNREG_TUNE_FORCE_NAN_TRIALS="0,2"``): their
+  ``learning_rate`` is set to 1e38, which makes the loss NaN.
+
+Distributed mode is KerasTuner's: processes with ``KERASTUNER_TUNER_ID``
+(``chief`` or ``tunerN``), ``KERASTUNER_ORACLE_IP`` and
+``KERASTUNER_ORACLE_PORT`` set; see :mod:`.launch`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import keras
+import keras_tuner as kt
+from keras_tuner.src.distribute import utils as dist_utils
+from keras_tuner.src.engine import trial as trial_module
+
+from .hypermodel import objective
+
+TUNERS = ("random", "bayesian", "hyperband")
+FORCE_NAN_ENV = "KERAS_RNNREG_TUNE_FORCE_NAN_TRIALS"
+FORCED_LEARNING_RATE = 1e38
+
+
+def is_worker():
+    """True in a KerasTuner worker process (a tuner id other than ``chief``)."""
+    return dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
+
+
+def is_chief():
+    """True in the KerasTuner chief process (it only serves the oracle)."""
+    return dist_utils.is_chief_oracle()
+
+
+def _forced_from_env():
+    text = os.environ.get(FORCE_NAN_ENV, "")
+    return {t.strip() for t in text.split(",") if t.strip()}
+
+
+def serve_oracle(oracle, poll_seconds=0.5):
+    """Serve ``oracle`` over gRPC until the search is over (chief only).
+
+    Same protocol as ``keras_tuner``'s ``oracle_chief.start_server`` but polls
+    every ``poll_seconds`` and fails clearly when the port cannot be bound.
+    Returns once a worker has been told to stop, no trial is ongoing and every
+    worker has left.
+    """
+    from concurrent import futures
+
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = oracle_chief.OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    if server.add_insecure_port(address) == 0:
+        raise RuntimeError(f"the chief cannot listen on {address} (port in use?)")
+    server.start()
+    print(f"Oracle serving on {address}", flush=True)
+    try:
+        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+            time.sleep(poll_seconds)
+    finally:
+        server.stop(grace=2)
+
+
+class TrialMixin:
+    """Behaviour shared by the three tuners (see the module docstring)."""
+
+    def _init_mixin(self, seed, force_nan_trials):
+        self.base_seed = int(seed)
+        self.force_nan_trials = set(force_nan_trials or ()) | _forced_from_env()
+        if not is_worker():
+            repair_oracle(self.oracle)
+
+    def runs_log_path(self):
+        folder = os.path.join(self.project_dir, "trial_runs")
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, f"{self.tuner_id}.log")
+
+    def run_trial(self, trial, *args, **kwargs):
+        with open(self.runs_log_path(), "a") as f:
+            f.write(f"{trial.trial_id}\n")
+        try:
+            number = int(trial.trial_id)
+        except ValueError:
+            number = abs(hash(trial.trial_id)) % 100_000
+        keras.utils.set_random_seed(self.base_seed * 100_003 + number)
+        if trial.trial_id in self.force_nan_trials:
+            trial.hyperparameters.values["learning_rate"] = FORCED_LEARNING_RATE
+        return super().run_trial(trial, *args, **kwargs)
+
+    def search(self, *fit_args, **fit_kwargs):
+        if is_chief():
+            self.save()
+            serve_oracle(self.oracle)
+            return
+        super().search(*fit_args, **fit_kwargs)
+
+
+class RandomSearchTuner(TrialMixin, kt.RandomSearch):
+    """``keras_tuner.RandomSearch`` with :class:`TrialMixin`."""
+
+    def __init__(self, *args, force_nan_trials=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_mixin(kwargs.get("seed", 0) or 0, force_nan_trials)
+
+
+class BayesianTuner(TrialMixin, kt.BayesianOptimization):
+    """``keras_tuner.BayesianOptimization`` with :class:`TrialMixin`."""
+
+    def __init__(self, *args, force_nan_trials=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_mixin(kwargs.get("seed", 0) or 0, force_nan_trials)
+
+
+class HyperbandTuner(TrialMixin, kt.Hyperband):
+    """``keras_tuner.Hyperband`` with :class:`TrialMixin`."""
+
+    def __init__(self, *args, force_nan_trials=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_mixin(kwargs.get("seed", 0) or 0, force_nan_trials)
+
+
+def repair_oracle(oracle):
+    """Make a reloaded oracle consistent after a hard kill (no-op otherwise).
+
+    KerasTuner writes ``trial_*/trial.json`` and ``oracle.json`` one after the
+    other; a SIGKILL between the two can leave a trial that is ``RUNNING`` on
+    disk but unknown to the oracle's queues (it would never run: the trial is
+    put back into the retry queue), or a trial ``COMPLETED`` on disk that the
+    oracle still meant to retry (it is not run again).
+    """
+    trials = getattr(oracle, "trials", None)
+    queue = getattr(oracle, "_retry_queue", None)
+    if trials is None or queue is None:
+        return
+    done = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
+    for trial_id in list(queue):
+        trial = trials.get(trial_id)
+        if trial is not None and trial.status in done:
+            queue.remove(trial_id)
+            if trial_id not in oracle.end_order:
+                oracle.end_order.append(trial_id)
+    ongoing = {t.trial_id for t in oracle.ongoing_trials.values()}
+    for trial_id, trial in trials.items():
+        if trial.status == trial_module.TrialStatus.RUNNING and trial_id not in queue and trial_id not in ongoing:
+            queue.append(trial_id)
+            if trial_id not in oracle.start_order:
+                oracle.start_order.append(trial_id)
+
+
+def make_tuner(kind, hypermodel, directory, project_name, max_trials=50, max_epochs=200, seed=0,
+               distribution_strategy=None, max_consecutive_failed_trials=10, overwrite=False,
+               hyperband_factor=3, hyperband_iterations=1, force_nan_trials=None):
+    """Create (or reload, when ``directory/project_name`` exists) a tuner.
+
+    Args:
+        kind: ``"random"`` (the paper's random search), ``"bayesian"`` or
+            ``"hyperband"`` (``max_trials`` is ignored: Hyperband's budget is
+            ``max_epochs``, ``hyperband_factor`` and ``hyperband_iterations``).
+        hypermodel: a :class:`~.hypermodel.RNNHyperModel`.
+        directory, project_name: where KerasTuner keeps its state.
+        max_trials: number of configurations.
+        max_epochs: Hyperband's maximum epochs per trial.
+        seed: seed of the oracle (and, via :class:`TrialMixin`, of each trial).
+        distribution_strategy: a ``tf.distribute.Strategy`` each trial runs
+            under (e.g. ``MirroredStrategy`` over the GPUs of one machine).
+        max_consecutive_failed_trials: the search aborts after this many
+            consecutive failed trials.
+        overwrite: delete an existing project instead of resuming it (never
+            in a worker).
+        force_nan_trials: trial ids forced to diverge (test hook).
+
+    Raises:
+        ValueError: unknown ``kind`` (the message lists the valid ones).
+    """
+    if kind not in TUNERS:
+        raise ValueError(f"unknown tuner {kind!r}; valid tuners: {', '.join(TUNERS)}")
+    common = dict(
+        hypermodel=hypermodel,
+        objective=objective(),
+        seed=seed,
+        max_consecutive_failed_trials=max_consecutive_failed_trials,
+        directory=str(directory),
+        project_name=project_name,
+        overwrite=bool(overwrite) and not is_worker(),
+        distribution_strategy=distribution_strategy,
+        force_nan_trials=force_nan_trials,
+    )
+    if kind == "random":
+        return RandomSearchTuner(max_trials=max_trials, **common)
+    if kind == "bayesian":
+        return BayesianTuner(max_trials=max_trials, **common)
+    return HyperbandTuner(max_epochs=max_epochs, factor=hyperband_factor,
+                          hyperband_iterations=hyperband_iterations, **common)
