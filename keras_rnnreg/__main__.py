@@ -1,0 +1,20 @@
+"""Entry point: ``python -m keras_rnnreg COMMAND [flags]`` and the ``keras-rnnreg`` script.
+
+See :mod:`keras_rnnreg.cli` for the commands (train, evaluate, export, sample,
+data, tune).
+"""
+
+import os
+import sys
+
+
+def run(argv=None):
+    """Run the command line on ``argv`` (default ``sys.argv``) and exit with its status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from keras_rnnreg import cli
+
+    sys.exit(cli.main(sys.argv if argv is None else argv))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,268 @@
+"""Keras callbacks of the training job: resumable state, history, spectral radius.
+
+All of them write their files atomically (:mod:`keras_rnnreg.rundir`) and can
+be restored from a previous, interrupted run:
+
+* :class:`SpectralRadiusLogger` adds ``spectral_radius`` (of ``W_hh``) to the
+  epoch logs (so it lands in the history) and writes it to a CSV file.
+* :class:`HistoryWriter` keeps ``history.csv`` and a "running" ``metrics.json``
+  up to date after every epoch and flags divergence (a non-finite loss).
+* :class:`ResumableEarlyStopping` is :class:`keras.callbacks.EarlyStopping`
+  whose state (best value, best epoch, patience counter, best weights) survives
+  a restart.
+* :class:`AtomicBackupAndRestore` is :class:`keras.callbacks.BackupAndRestore`
+  writing its checkpoint atomically, with extra JSON state from the callbacks
+  above, and never saving non-finite weights.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import time
+
+import keras
+import numpy as np
+
+from keras_rnnreg import rundir
+from keras_rnnreg.initializers import spectral_radius
+
+HISTORY_FIELDS = ("epoch", "loss", "nll", "val_loss", "val_nll", "spectral_radius")
+
+
+def _finite(value):
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def recurrent_kernel(model, layer_name="hidden"):
+    """The ``W_hh`` variable of the model's recurrent layer ``layer_name``."""
+    try:
+        layer = model.get_layer(layer_name)
+    except ValueError:
+        return None
+    return getattr(layer, "recurrent_kernel", None)
+
+
+class SpectralRadiusLogger(keras.callbacks.Callback):
+    """Log the spectral radius of ``W_hh`` at every epoch end.
+
+    Adds ``logs["spectral_radius"]`` (place this callback before the others so
+    they see it) and writes ``epoch,spectral_radius`` rows to ``path``; row
+    ``epoch=0`` is the initialization, row ``e`` the end of epoch ``e``.
+
+    Args:
+        path: CSV file (``None``: only the logs).
+        layer_name: name of the recurrent layer.
+        rows: rows of an interrupted run to continue from.
+    """
+
+    def __init__(self, path=None, layer_name="hidden", rows=None):
+        super().__init__()
+        self.path = None if path is None else pathlib.Path(path)
+        self.layer_name = layer_name
+        self.rows = [dict(r) for r in (rows or [])]
+
+    def _radius(self):
+        kernel = recurrent_kernel(self.model, self.layer_name)
+        if kernel is None:
+            return None
+        value = keras.ops.convert_to_numpy(kernel)
+        if not np.all(np.isfinite(value)):
+            return float("nan")
+        return spectral_radius(value)
+
+    def _write(self):
+        if self.path is not None:
+            rundir.atomic_write_csv(self.path, self.rows, ("epoch", "spectral_radius"))
+
+    def on_train_begin(self, logs=None):
+        if not self.rows:
+            radius = self._radius()
+            if radius is not None:
+                self.rows.append({"epoch": 0, "spectral_radius": radius})
+                self._write()
+
+    def on_epoch_end(self, epoch, logs=None):
+        radius = self._radius()
+        if radius is None:
+            return
+        if logs is not None:
+            logs["spectral_radius"] = radius
+        self.rows = [r for r in self.rows if int(r["epoch"]) <= epoch]
+        self.rows.append({"epoch": epoch + 1, "spectral_radius": radius})
+        self._write()
+
+
+#: A training loss above this many nats per frame counts as divergence
+#: (predicting 0.5 for every note costs 88 ln 2 = 61 nats; an untrained model ~15).
+DIVERGENCE_THRESHOLD = 1000.0
+
+
+class HistoryWriter(keras.callbacks.Callback):
+    """Write ``history.csv`` and a "running" ``metrics.json`` after every epoch.
+
+    Also detects divergence: when a batch or epoch loss (or the validation
+    loss) is not finite or exceeds ``divergence_threshold``, training is
+    stopped, :attr:`diverged_epoch` is set (1-based) and :attr:`divergence`
+    says what happened.
+
+    Args:
+        history_path: the CSV file.
+        rows: history rows of an interrupted run (epochs are 1-based).
+        on_epoch: optional ``fn(rows)`` called after writing (e.g. to refresh
+            ``metrics.json``).
+        divergence_threshold: loss (nats per frame) above which a run has diverged.
+    """
+
+    def __init__(self, history_path, rows=None, on_epoch=None, divergence_threshold=DIVERGENCE_THRESHOLD):
+        super().__init__()
+        self.history_path = pathlib.Path(history_path)
+        self.rows = [dict(r) for r in (rows or [])]
+        self.on_epoch = on_epoch
+        self.divergence_threshold = float(divergence_threshold)
+        self.diverged_epoch = None
+        self.divergence = None
+        self._epoch = 0
+
+    def _check(self, key, value):
+        if self.divergence is not None or value is None:
+            return
+        try:
+            value = float(keras.ops.convert_to_numpy(value))
+        except (TypeError, ValueError):
+            return
+        if not math.isfinite(value):
+            self.divergence = f"{key} is {value}"
+        elif value > self.divergence_threshold:
+            self.divergence = f"{key} {value:.4g} exceeds the divergence threshold {self.divergence_threshold:g}"
+        if self.divergence is not None:
+            self.diverged_epoch = self._epoch + 1
+            self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check("loss", (logs or {}).get("loss"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epoch = epoch
+        logs = dict(logs or {})
+        row = {"epoch": epoch + 1}
+        for key, value in logs.items():
+            try:
+                row[key] = float(keras.ops.convert_to_numpy(value))
+            except (TypeError, ValueError):
+                continue
+        for key in ("loss", "val_loss", "val_nll"):
+            self._check(key, logs.get(key))
+        self.rows = [r for r in self.rows if int(float(r["epoch"])) <= epoch]
+        self.rows.append(row)
+        fields = list(HISTORY_FIELDS)
+        for r in self.rows:
+            fields.extend(k for k in r if k not in fields)
+        rundir.atomic_write_csv(self.history_path, self.rows, fields)
+        if self.on_epoch is not None:
+            self.on_epoch(self.rows)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Early stopping whose state survives an interrupted run.
+
+    Same arguments as :class:`keras.callbacks.EarlyStopping`, plus:
+
+    Args:
+        best_weights_path: ``.npz`` file where the best weights are kept
+            (written atomically at each improvement).
+        state: :meth:`get_state` of the interrupted run, or ``None``.
+    """
+
+    def __init__(self, *args, best_weights_path=None, state=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.best_weights_path = None if best_weights_path is None else pathlib.Path(best_weights_path)
+        self._resume_state = state
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        state = self._resume_state
+        if not state:
+            return
+        self.best = state.get("best")
+        self.best_epoch = int(state.get("best_epoch", 0))
+        self.wait = int(state.get("wait", 0))
+        if self.restore_best_weights and self.best_weights_path is not None and self.best_weights_path.is_file():
+            with np.load(self.best_weights_path) as data:
+                self.best_weights = [data[f"w{i}"] for i in range(len(data.files))]
+
+    def on_epoch_end(self, epoch, logs=None):
+        before = self.best
+        super().on_epoch_end(epoch, logs)
+        improved = self.best is not None and self.best != before
+        if improved and self.restore_best_weights and self.best_weights_path is not None:
+            arrays = {f"w{i}": w for i, w in enumerate(self.best_weights)}
+            with rundir.atomic_path(self.best_weights_path, suffix=".npz") as tmp:
+                np.savez(tmp, **arrays)
+
+    def get_state(self):
+        """JSON-able state: best value, best epoch (0-based), patience counter."""
+        best = None if self.best is None else float(self.best)
+        return {"best": best, "best_epoch": int(self.best_epoch), "wait": int(self.wait)}
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """:class:`keras.callbacks.BackupAndRestore` with atomic, validated checkpoints.
+
+    The weights (``latest.weights.h5``) and the metadata
+    (``training_metadata.json``) are each written to a temporary file and
+    renamed into place, weights first, so a kill never leaves a truncated
+    checkpoint. The metadata also holds ``extra_state()`` (history, early
+    stopping state, wall time...) for :func:`read_state`. A checkpoint is not
+    written when the epoch's loss is not finite (a diverged run must not
+    resume from NaN weights).
+
+    Args:
+        backup_dir: the folder.
+        extra_state: callable returning a JSON-able dict, or ``None``.
+        skip_if: callable; when it returns true the epoch is not saved (e.g.
+            the run diverged).
+        **kwargs: see :class:`keras.callbacks.BackupAndRestore`.
+    """
+
+    def __init__(self, backup_dir, extra_state=None, skip_if=None, **kwargs):
+        super().__init__(os.fspath(backup_dir), **kwargs)
+        self.extra_state = extra_state
+        self.skip_if = skip_if
+        self._skip_save = False
+
+    @staticmethod
+    def read_state(backup_dir):
+        """The metadata of the checkpoint in ``backup_dir`` (``None`` if there is none).
+
+        Returns ``None`` too when the weights file is missing, so a half-made
+        checkpoint is never trusted.
+        """
+        backup_dir = pathlib.Path(backup_dir)
+        if not (backup_dir / "latest.weights.h5").is_file():
+            return None
+        return rundir.read_json(backup_dir / "training_metadata.json")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self._skip_save = any(k in logs and not _finite(logs[k]) for k in ("loss", "val_loss"))
+        if self.skip_if is not None and self.skip_if():
+            self._skip_save = True
+        super().on_epoch_end(epoch, logs)
+
+    def _save_model(self):
+        if self._skip_save:
+            return
+        os.makedirs(self.backup_dir, exist_ok=True)
+        rundir.atomic_save_weights(self.model, self._weights_path)
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "saved_at": time.time()}
+        if self.extra_state is not None:
+            metadata.update(self.extra_state())
+        rundir.atomic_write_json(self._training_metadata_path, metadata)

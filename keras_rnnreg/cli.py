@@ -1,0 +1,525 @@
+"""The command line: ``python -m keras_rnnreg COMMAND [flags]`` (or ``keras-rnnreg``).
+
+Commands::
+
+    train      train a zoo model on a benchmark into a run directory (resumable)
+    evaluate   NLL (nats per time step) of a trained run on a split
+    export     write the SavedModel export of a trained run (and check it)
+    sample     draw a piano roll from a trained run; write MIDI and a PNG
+    data       data utilities: ``data stats DATASET``
+    tune       hyperparameter search (keras_rnnreg.tuning.cli)
+
+Each command defines its flags on its own :class:`absl.flags.FlagValues`
+(never the global ``FLAGS``) and parses its own argv, so commands and other
+modules cannot clash. ``COMMAND --help`` lists a command's flags.
+
+Exit status: 0 success; 2 bad usage or a bad value (one ``error:`` line on
+stderr, no traceback; set ``KERAS_RNNREG_DEBUG=1`` to get the traceback); 3 a
+diverged training run; 130 interrupted (rerun the same ``train`` command to
+resume).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from typing import Callable
+
+from absl import flags
+
+PROG = "keras-rnnreg"
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    """A user error: printed as one ``error:`` line, exit status 2."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """One subcommand.
+
+    Attributes:
+        name: the word after the program name.
+        summary: one line for the usage listing.
+        define: ``define(fv)`` defines the command's flags on ``fv``.
+        main: ``main(fv, args) -> int`` runs it (``args``: positional arguments).
+        usage: the synopsis shown by ``--help``.
+    """
+
+    name: str
+    summary: str
+    define: Callable
+    main: Callable
+    usage: str = ""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _positive_float(fv, name, default, help_text, allow_zero=False):
+    flags.DEFINE_float(name, default, help_text, flag_values=fv)
+    if allow_zero:
+        flags.register_validator(
+            name, lambda v: v is None or v >= 0, message=f"--{name} must be >= 0", flag_values=fv
+        )
+    else:
+        flags.register_validator(
+            name, lambda v: v is None or v > 0, message=f"--{name} must be > 0", flag_values=fv
+        )
+
+
+def _no_positional(command, args):
+    if args:
+        raise CommandError(f"{command}: unexpected argument {args[0]!r}")
+
+
+class _NumberOrNone(flags.ArgumentParser):
+    """Parse an int or float flag that also accepts ``none``."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def parse(self, argument):
+        if argument is None or isinstance(argument, (int, float)) and not isinstance(argument, bool):
+            return argument
+        text = str(argument).strip()
+        if text.lower() in ("none", "null"):
+            return None
+        try:
+            return self.kind(text)
+        except ValueError:
+            raise ValueError(f"expected {'an integer' if self.kind is int else 'a number'} or 'none'") from None
+
+    def flag_type(self):
+        return f"{self.kind.__name__} or none"
+
+
+#: Hyperparameters that may be ``None`` (``--sparsity_k=none``: dense init;
+#: ``--spectral_radius=none``: no rescaling).
+_NULLABLE = ("sparsity_k", "spectral_radius")
+
+
+def hyperparameter_table():
+    """``{name: {model: default}}`` over the union of all zoo models' hyperparameters (no ``seed``)."""
+    from keras_rnnreg import models
+
+    table = {}
+    for model in models.names():
+        for key, value in models.default_hyperparameters(model).items():
+            if key != "seed":
+                table.setdefault(key, {})[model] = value
+    return table
+
+
+def define_hyperparameter_flags(fv):
+    """Define one flag per model hyperparameter (union over the zoo) on ``fv``.
+
+    The flag's default is ``None`` (meaning: the model's own default); its help
+    lists the models that have it and their defaults. Returns the names.
+    """
+    table = hyperparameter_table()
+    for key, per_model in sorted(table.items()):
+        defaults = sorted({repr(v) for v in per_model.values()})
+        if len(per_model) == len(hyperparameter_models()):
+            where = f"all models; default {', '.join(defaults)}"
+        else:
+            where = ", ".join(f"{m}={per_model[m]!r}" for m in per_model)
+        help_text = f"Model hyperparameter ({where})."
+        sample = next(iter(per_model.values()))
+        if isinstance(sample, str):
+            choices = sorted({v for v in per_model.values()} | {"local_reparameterization", "exact"})
+            flags.DEFINE_enum(key, None, choices, help_text, flag_values=fv)
+        elif key in _NULLABLE:
+            kind = int if isinstance(sample, int) else float
+            flags.DEFINE(_NumberOrNone(kind), key, None, help_text + " 'none' turns it off.", flag_values=fv)
+        elif isinstance(sample, bool):
+            flags.DEFINE_boolean(key, None, help_text, flag_values=fv)
+        elif isinstance(sample, int):
+            flags.DEFINE_integer(key, None, help_text, flag_values=fv)
+        else:
+            flags.DEFINE_float(key, None, help_text, flag_values=fv)
+    return sorted(table)
+
+
+def hyperparameter_models():
+    """The zoo's model names."""
+    from keras_rnnreg import models
+
+    return models.names()
+
+
+def hyperparameter_overrides(fv, model):
+    """The hyperparameter flags the user set, checked against ``model``.
+
+    Raises:
+        CommandError: a flag set that ``model`` has no such hyperparameter.
+    """
+    from keras_rnnreg import models
+
+    accepted = models.default_hyperparameters(model)
+    overrides = {}
+    for key in hyperparameter_table():
+        if fv[key].present:
+            if key not in accepted:
+                valid = ", ".join(f"--{k}" for k in sorted(accepted) if k != "seed")
+                raise CommandError(
+                    f"model {model!r} has no hyperparameter --{key} (its hyperparameters: {valid})"
+                )
+            overrides[key] = fv[key].value
+    return overrides
+
+
+def _run_dir_of(fv):
+    from keras_rnnreg import rundir
+
+    rd = rundir.RunDir(fv.run_dir)
+    rd.check_usable()
+    return rd
+
+
+def _load_run(fv):
+    """``(run_dir, config, model)`` of the run in ``--run_dir``."""
+    from keras_rnnreg import export
+
+    rd = _run_dir_of(fv)
+    path = rd.require_model()
+    config = rd.read_config() or {}
+    return rd, config, export.load_keras_model(path)
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _define_train(fv):
+    from keras_rnnreg import data_pipelines, models, optim, training
+
+    d = training.DEFAULTS
+    flags.DEFINE_enum("model", d["model"], models.names(), "Zoo model (a row of the paper's Table 1).", flag_values=fv)
+    flags.DEFINE_enum("dataset", d["dataset"], list(data_pipelines.DATASETS), "Benchmark.", flag_values=fv)
+    flags.DEFINE_integer("epochs", d["epochs"], "Maximum number of epochs.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("batch_size", d["batch_size"], "Training windows per batch.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_enum("optimizer", d["optimizer"], list(optim.OPTIMIZERS),
+                      "sgd (Nesterov momentum, the paper's), rmsprop or adam.", flag_values=fv)
+    _positive_float(fv, "learning_rate", d["learning_rate"], "Step size.")
+    flags.DEFINE_float("momentum", d["momentum"], "Momentum in [0, 1) (sgd, rmsprop).",
+                       lower_bound=0.0, upper_bound=0.999999, flag_values=fv)
+    _positive_float(fv, "clipnorm", d["clipnorm"], "Clip each gradient to this norm; 0 disables clipping.",
+                    allow_zero=True)
+    flags.DEFINE_integer("patience", d["patience"],
+                         "Early-stopping patience in epochs on val_nll (0: never stop early; "
+                         "the best weights are restored either way).", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("seed", d["seed"], "Random seed (model, shuffling, noise).", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("window", d["window"], "Training/validation window length.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_string("run_dir", None, "Output folder (default runs/<model>_<dataset>_seed<seed>). "
+                        "Rerunning the same command resumes an interrupted run.", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "Data folder (default $KERAS_RNNREG_DATA_DIR).", flag_values=fv)
+    flags.DEFINE_enum("source", "mat", ["mat", "notes"], "Data encoding to read.", flag_values=fv)
+    for split in ("train", "valid", "test"):
+        flags.DEFINE_integer(f"max_{split}_sequences", None,
+                             f"Use only the first N {split} sequences (quick runs, tests).",
+                             lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("verbose", 1, "0 silent, 1 progress bars, 2 one line per epoch.",
+                         lower_bound=0, upper_bound=2, flag_values=fv)
+    flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA compilation.", flag_values=fv)
+    flags.DEFINE_boolean("export", True, "Also write the SavedModel export.", flag_values=fv)
+    flags.DEFINE_boolean("tensorboard", True, "Write TensorBoard logs.", flag_values=fv)
+    flags.DEFINE_boolean("overwrite", False, "Discard an existing run in --run_dir.", flag_values=fv)
+    define_hyperparameter_flags(fv)
+
+
+def _main_train(fv, args):
+    from keras_rnnreg import training
+
+    _no_positional("train", args)
+    overrides = hyperparameter_overrides(fv, fv.model)
+    run_dir = fv.run_dir if fv.run_dir is not None else training.default_run_dir(fv.model, fv.dataset, fv.seed)
+    jit = {"auto": "auto", "true": True, "false": False}[fv.jit_compile]
+    metrics = training.train(
+        fv.model, fv.dataset, run_dir,
+        hyperparameters=overrides, epochs=fv.epochs, batch_size=fv.batch_size, optimizer=fv.optimizer,
+        learning_rate=fv.learning_rate, momentum=fv.momentum, clipnorm=fv.clipnorm or None,
+        patience=fv.patience, seed=fv.seed, window=fv.window, data_dir=fv.data_dir, source=fv.source,
+        max_train_sequences=fv.max_train_sequences, max_valid_sequences=fv.max_valid_sequences,
+        max_test_sequences=fv.max_test_sequences, verbose=fv.verbose, jit_compile=jit,
+        export_saved_model=fv.export, tensorboard=fv.tensorboard, overwrite=fv.overwrite,
+        log=lambda msg: print(msg, file=sys.stderr),
+    )
+    if metrics.get("status") == training.STATUS_DIVERGED:
+        print(f"{PROG} train: {metrics['message']}; see {os.path.join(str(run_dir), 'metrics.json')}",
+              file=sys.stderr)
+        return EXIT_DIVERGED
+    print(f"test NLL: {metrics['test_nll']:.4f} nats per time step "
+          f"(valid {metrics['valid_nll']:.4f}, train {metrics['train_nll']:.4f}; "
+          f"{metrics['epochs_completed']} epochs, {metrics['wall_time_s']:.0f} s; run_dir {run_dir})")
+    return 0
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def _define_evaluate(fv):
+    flags.DEFINE_string("run_dir", None, "Run directory of a trained model.", flag_values=fv)
+    flags.mark_flag_as_required("run_dir", flag_values=fv)
+    flags.DEFINE_enum("split", "test", ["train", "valid", "test"], "Split to evaluate.", flag_values=fv)
+    flags.DEFINE_enum("on", "auto", ["auto", "sequences", "windows"],
+                      "Whole sequences (the paper's test metric) or the training windows; "
+                      "auto: sequences for test, windows for train/valid (as in metrics.json).", flag_values=fv)
+    flags.DEFINE_boolean("saved_model", False, "Evaluate the SavedModel export instead of model.keras.",
+                         flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "Data folder (default: the run's, else $KERAS_RNNREG_DATA_DIR).",
+                        flag_values=fv)
+    flags.DEFINE_boolean("json", False, "Print the result as JSON.", flag_values=fv)
+
+
+def evaluate_run(run_dir, split="test", on="auto", data_dir=None, use_saved_model=False):
+    """NLL of the trained run in ``run_dir`` on ``split``; returns a result dict."""
+    from keras_rnnreg import data_pipelines, evaluation, export, rundir, training
+
+    rd = rundir.RunDir(run_dir)
+    rd.check_usable()
+    config = rd.read_config()
+    if config is None:
+        raise rundir.RunDirError(f"run_dir {str(rd.path)!r} holds no config.json (not a training run)")
+    path = rd.require_model()
+    if use_saved_model:
+        if not rd.saved_model.is_dir():
+            raise rundir.RunDirError(f"run_dir {str(rd.path)!r} has no saved_model/ export")
+        model = export.serving_function(rd.saved_model)
+    else:
+        model = export.load_keras_model(path)
+    splits = training.load_splits(
+        config["dataset"], data_dir or config.get("data_dir"), config.get("source", "mat"),
+        config.get("max_train_sequences"), config.get("max_valid_sequences"), config.get("max_test_sequences"),
+    )
+    sequences = splits[split]
+    mode = on if on != "auto" else ("sequences" if split == "test" else "windows")
+    if mode == "sequences":
+        nll = evaluation.evaluate_nll(model, sequences)
+        frames = sum(len(s) - 1 for s in sequences)
+    else:
+        ds = data_pipelines.make_window_dataset(sequences, config.get("window", 100), 32, shuffle=False)
+        total = count = 0.0
+        import numpy as np
+
+        from keras_rnnreg.losses import frame_nll
+
+        for x, y, w in ds:
+            out = model(x, training=False) if not use_saved_model else model(x)
+            nll_frames = np.asarray(frame_nll(y, out), dtype=np.float64)
+            total += float(np.sum(nll_frames * w.numpy()))
+            count += float(np.sum(w.numpy()))
+        nll = total / count
+        frames = int(count)
+    return {"run_dir": str(rd.path), "dataset": config["dataset"], "model": config["model"], "split": split,
+            "on": mode, "nll": nll, "sequences": len(sequences), "frames": frames,
+            "source": "saved_model" if use_saved_model else "model.keras"}
+
+
+def _main_evaluate(fv, args):
+    _no_positional("evaluate", args)
+    result = evaluate_run(fv.run_dir, fv.split, fv.on, fv.data_dir, fv.saved_model)
+    if fv.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['split']} NLL: {result['nll']:.4f} nats per time step "
+              f"({result['sequences']} sequences, {result['frames']} predicted frames, "
+              f"{result['on']}; {result['model']} on {result['dataset']}, {result['source']})")
+    return 0
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _define_export(fv):
+    flags.DEFINE_string("run_dir", None, "Run directory of a trained model.", flag_values=fv)
+    flags.mark_flag_as_required("run_dir", flag_values=fv)
+    flags.DEFINE_string("out", None, "Export folder (default <run_dir>/saved_model).", flag_values=fv)
+
+
+def _main_export(fv, args):
+    import numpy as np
+
+    from keras_rnnreg import export
+
+    _no_positional("export", args)
+    rd, _, model = _load_run(fv)
+    out = fv.out or rd.saved_model
+    export.export_saved_model(model, out)
+    # Check the export: same predictions as the Keras model on a random roll.
+    x = np.random.default_rng(0).binomial(1, 0.05, size=(2, 16, 88)).astype(np.float32)
+    expected = np.asarray(model(x, training=False))
+    got = np.asarray(export.serving_function(out)(x))
+    err = float(np.max(np.abs(expected - got)))
+    if not err < 1e-5:
+        raise CommandError(f"export check failed: SavedModel predictions differ by {err:g}")
+    print(f"exported {out} (signature serving_default: piano_roll float32 (batch, time, 88) -> "
+          f"probabilities (batch, time, 88); max difference to model.keras {err:.1e})")
+    return 0
+
+
+# --------------------------------------------------------------------------- sample
+
+
+def _define_sample(fv):
+    flags.DEFINE_string("run_dir", None, "Run directory of a trained model.", flag_values=fv)
+    flags.mark_flag_as_required("run_dir", flag_values=fv)
+    flags.DEFINE_integer("steps", 64, "Frames to draw.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_string("out", None, "Output MIDI file (.mid).", flag_values=fv)
+    flags.mark_flag_as_required("out", flag_values=fv)
+    flags.DEFINE_string("png", None, "Piano-roll image (default: --out with .png).", flag_values=fv)
+    flags.DEFINE_integer("seed", 0, "Seed of the Bernoulli draws.", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("primer_steps", 0, "Start from the first N frames of the run's first test sequence.",
+                         lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("frames_per_beat", 1, "Frames per quarter note in the MIDI file "
+                         "(JSB Chorales is quantized to quarter notes).", lower_bound=1, flag_values=fv)
+    _positive_float(fv, "tempo", 100.0, "Tempo of the MIDI file (quarter notes per minute).")
+    flags.DEFINE_string("data_dir", None, "Data folder for --primer_steps.", flag_values=fv)
+
+
+def _main_sample(fv, args):
+    import pathlib
+
+    from keras_rnnreg import sampling, training
+
+    _no_positional("sample", args)
+    rd, config, model = _load_run(fv)
+    primer = None
+    if fv.primer_steps:
+        splits = training.load_splits(config["dataset"], fv.data_dir or config.get("data_dir"),
+                                      config.get("source", "mat"), max_test_sequences=1)
+        primer = splits["test"][0][: fv.primer_steps]
+    roll = sampling.sample_piano_roll(model, fv.steps, seed=fv.seed, primer=primer)
+    out = pathlib.Path(fv.out)
+    png = pathlib.Path(fv.png) if fv.png else out.with_suffix(".png")
+    sampling.write_midi(roll, out, frames_per_beat=fv.frames_per_beat, tempo=fv.tempo)
+    sampling.write_piano_roll_png(roll, png, title=f"{config.get('model', 'model')} sample, seed {fv.seed}")
+    print(f"wrote {out} and {png} ({len(roll)} frames, {int(roll.sum())} notes on, "
+          f"{roll.sum(axis=1).mean():.2f} notes per frame)")
+    return 0
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _define_data(fv):
+    flags.DEFINE_string("data_dir", None, "Data folder (default $KERAS_RNNREG_DATA_DIR).", flag_values=fv)
+    flags.DEFINE_enum("source", "mat", ["mat", "notes"], "Data encoding to read.", flag_values=fv)
+
+
+def _main_data(fv, args):
+    from keras_rnnreg import data_pipelines
+
+    if not args or args[0] != "stats":
+        got = f" {args[0]!r}" if args else ""
+        raise CommandError(f"data: unknown or missing action{got}; usage: {PROG} data stats DATASET")
+    if len(args) != 2:
+        raise CommandError(f"data stats: expected one DATASET ({', '.join(data_pipelines.DATASETS)})")
+    name = args[1]
+    if name not in data_pipelines.DATASETS:
+        raise CommandError(f"unknown dataset {name!r}; valid names: {', '.join(data_pipelines.DATASETS)}")
+    print(data_pipelines.format_stats(data_pipelines.dataset_stats(name, fv.data_dir, source=fv.source)))
+    return 0
+
+
+# --------------------------------------------------------------------------- tune
+
+
+def run_tune(argv):
+    """Hand ``argv`` (the arguments after ``tune``) to ``keras_rnnreg.tuning.cli.main``.
+
+    The tuning module is imported only here, so the other commands work
+    without it; when it is missing the error says so in one line.
+    """
+    try:
+        from keras_rnnreg.tuning import cli as tuning_cli
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("keras_rnnreg.tuning"):
+            raise CommandError(
+                "the tune command is not available: module keras_rnnreg.tuning.cli is missing "
+                "from this installation"
+            ) from None
+        raise
+    result = tuning_cli.main(argv)
+    return 0 if result is None else int(result)
+
+
+COMMANDS = {
+    c.name: c
+    for c in (
+        Command("train", "train a zoo model on a benchmark into a run directory (resumable)",
+                _define_train, _main_train, "train --model rnn --dataset jsb_chorales [flags]"),
+        Command("evaluate", "NLL (nats per time step) of a trained run on a split",
+                _define_evaluate, _main_evaluate, "evaluate --run_dir DIR [--split test]"),
+        Command("export", "write and check the SavedModel export of a trained run",
+                _define_export, _main_export, "export --run_dir DIR [--out DIR]"),
+        Command("sample", "draw a piano roll from a trained run; write MIDI and a PNG",
+                _define_sample, _main_sample, "sample --run_dir DIR --steps N --out song.mid"),
+        Command("data", "data utilities: statistics of a benchmark",
+                _define_data, _main_data, "data stats DATASET [--data_dir DIR]"),
+    )
+}
+
+
+def usage():
+    """The top-level usage text listing the commands."""
+    lines = [f"usage: {PROG} COMMAND [flags]   (or: python -m keras_rnnreg COMMAND [flags])", "", "commands:"]
+    for c in COMMANDS.values():
+        lines.append(f"  {c.name:<9} {c.summary}")
+    lines.append(f"  {'tune':<9} hyperparameter search (see: {PROG} tune --help)")
+    lines += ["", f"'{PROG} COMMAND --help' lists the flags of a command."]
+    return "\n".join(lines)
+
+
+def _debug():
+    return os.environ.get("KERAS_RNNREG_DEBUG", "") not in ("", "0")
+
+
+def _error(prefix, message):
+    print(f"{prefix}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv=None):
+    """Run the command line on ``argv`` (default ``sys.argv``); returns the exit status."""
+    argv = list(sys.argv if argv is None else argv)
+    rest = argv[1:]
+    if not rest or rest[0] in ("-h", "--help", "help"):
+        print(usage(), file=sys.stdout if rest else sys.stderr)
+        return 0 if rest else EXIT_USAGE
+    name, rest = rest[0], rest[1:]
+    if name == "tune":
+        try:
+            return run_tune(rest)
+        except CommandError as e:
+            return _error(f"{PROG} tune", e)
+    if name not in COMMANDS:
+        print(usage(), file=sys.stderr)
+        return _error(PROG, f"unknown command {name!r}; valid commands: {', '.join([*COMMANDS, 'tune'])}")
+    command = COMMANDS[name]
+    prefix = f"{PROG} {name}"
+    fv = flags.FlagValues()
+    command.define(fv)
+    if any(a in ("-h", "--help", "--helpshort", "--helpfull", "-help") for a in rest):
+        print(f"usage: {PROG} {command.usage}\n\n{command.summary}\n\nflags:")
+        print(fv.get_help(include_special_flags=False))
+        return 0
+    try:
+        args = fv([prefix, *rest])[1:]
+    except flags.Error as e:
+        return _error(prefix, str(e).splitlines()[0] if str(e) else type(e).__name__)
+    try:
+        return command.main(fv, args)
+    except KeyboardInterrupt:
+        print(f"{prefix}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (CommandError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+            PermissionError) as e:
+        if _debug():
+            raise
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return _error(prefix, message)

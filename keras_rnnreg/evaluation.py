@@ -1,0 +1,106 @@
+"""The paper's metric on whole sequences: NLL in nats per time step.
+
+For a split of sequences ``x_1..x_T`` the model predicts frames ``2..T`` from
+frames ``1..T-1``; the Bernoulli cross-entropy of every predicted frame is
+summed over the 88 notes, and the split's NLL is the mean over all predicted
+frames of all sequences (frame-weighted, no padding counted). This is what the
+authors' code reports on the test set (NOTES.md, "The task and its metric").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from keras_rnnreg.losses import frame_nll
+
+
+def _predict(model, inputs):
+    """Probabilities of ``model`` (a Keras model, layer or plain callable) on ``inputs``."""
+    try:
+        out = model(inputs, training=False)
+    except TypeError:  # e.g. a SavedModel signature or a function without ``training``
+        out = model(inputs)
+    if isinstance(out, dict):  # a serving signature returns {"output_0": ...}
+        if len(out) != 1:
+            raise ValueError(f"model returned several outputs {sorted(out)}; expected one")
+        out = next(iter(out.values()))
+    return out
+
+
+def _compiled(model):
+    """A Keras model wrapped in one ``tf.function`` with a dynamic batch and time axis.
+
+    Avoids eager execution of the recurrent loop and retracing for every new
+    sequence length. Other callables are used as they are.
+    """
+    import keras
+    import tensorflow as tf
+
+    if not isinstance(model, keras.Model):
+        return lambda x: _predict(model, x)
+    spec = tf.TensorSpec(shape=(None, None, 88), dtype=tf.float32)
+    return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+
+def frame_nlls(model, sequences, batch_size=8):
+    """Per-sequence arrays of per-frame NLLs (nats) of ``model`` on whole ``sequences``.
+
+    Args:
+        model: a Keras model (or any callable) mapping ``(batch, time, 88)``
+            float32 piano rolls to note probabilities.
+        sequences: piano rolls ``(T, 88)`` of 0/1 (``T >= 2``).
+        batch_size: sequences per forward pass. Shorter sequences of a batch
+            are zero-padded at the end; a causal model's predictions for the
+            real frames do not depend on that padding, and padded frames are
+            dropped.
+
+    Returns:
+        A list with, for each sequence, a float64 array of ``T - 1`` NLLs.
+    """
+    import tensorflow as tf
+
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    rolls = [np.asarray(s, dtype=np.float32) for s in sequences]
+    if not rolls:
+        raise ValueError("no sequences to evaluate")
+    for i, roll in enumerate(rolls):
+        if roll.ndim != 2 or roll.shape[1] != 88 or roll.shape[0] < 2:
+            raise ValueError(f"sequence {i} has shape {roll.shape}; expected (T >= 2, 88)")
+    predict = _compiled(model)
+    # Sort by length so each padded batch wastes little; restore the order after.
+    order = sorted(range(len(rolls)), key=lambda i: len(rolls[i]))
+    result = [None] * len(rolls)
+    for start in range(0, len(order), int(batch_size)):
+        idx = order[start : start + int(batch_size)]
+        longest = max(len(rolls[i]) for i in idx)
+        batch = np.zeros((len(idx), longest, 88), dtype=np.float32)
+        for row, i in enumerate(idx):
+            batch[row, : len(rolls[i])] = rolls[i]
+        inputs = tf.constant(batch[:, :-1])
+        targets = tf.constant(batch[:, 1:])
+        probs = predict(inputs)
+        nll = np.asarray(frame_nll(targets, tf.convert_to_tensor(probs)), dtype=np.float64)
+        for row, i in enumerate(idx):
+            result[i] = nll[row, : len(rolls[i]) - 1]
+    return result
+
+
+def evaluate_nll(model, sequences, batch_size=8):
+    """Test NLL in nats per time step of ``model`` on whole ``sequences``.
+
+    The sum over all predicted frames of the summed-over-notes cross-entropy,
+    divided by the number of predicted frames ``sum(T_i - 1)``.
+
+    Args:
+        model: Keras model or callable returning probabilities, see :func:`frame_nlls`.
+        sequences: piano rolls ``(T, 88)``.
+        batch_size: sequences per forward pass.
+
+    Returns:
+        The NLL as a Python float.
+    """
+    per_seq = frame_nlls(model, sequences, batch_size=batch_size)
+    total = sum(float(np.sum(n)) for n in per_seq)
+    count = sum(len(n) for n in per_seq)
+    return total / count

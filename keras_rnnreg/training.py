@@ -1,0 +1,488 @@
+"""The training job: train a zoo model on a benchmark into a run directory.
+
+:func:`train` is the Python API behind ``python -m keras_rnnreg train``:
+
+* SGD with Nesterov momentum (the paper's optimizer; ``rmsprop`` and ``adam``
+  selectable), gradient clipping by norm;
+* early stopping on ``val_nll`` with the best weights restored;
+* :class:`keras.callbacks.TerminateOnNaN` and a divergence check (a run whose
+  loss becomes NaN/inf ends with status ``"diverged"``);
+* resumable: a :class:`keras.callbacks.BackupAndRestore` checkpoint in
+  ``<run_dir>/backup`` is written (atomically) after every epoch; running the
+  same call again after a crash or a kill continues from the last finished
+  epoch;
+* TensorBoard logs, Keras progress bars, the spectral radius of ``W_hh`` per
+  epoch;
+* reproducible: :func:`keras.utils.set_random_seed` plus the seed passed to the
+  model and the data shuffling, so one seed on one machine gives identical
+  numbers.
+
+At the end the run directory holds ``model.keras`` (best weights), a
+SavedModel export, ``history.csv``, ``spectral_radius.csv`` and
+``metrics.json`` (see :mod:`keras_rnnreg.rundir`). The reported numbers are NLL
+in nats per time step (NOTES.md): ``train_nll`` and ``valid_nll`` on the
+100-step windows (padding masked, what early stopping watches), ``test_nll`` on
+whole test sequences (the paper's number).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import platform
+import shutil
+import time
+
+import keras
+import numpy as np
+
+from keras_rnnreg import callbacks as cb
+from keras_rnnreg import evaluation, export, models, optim, rundir
+
+#: Defaults of :func:`train` (and of the ``train`` command). With these, a
+#: plain RNN on JSB Chorales trains in about five minutes on two CPU cores.
+DEFAULTS = {
+    "model": "rnn",
+    "dataset": "jsb_chorales",
+    "epochs": 200,
+    "batch_size": 8,
+    "optimizer": "sgd",
+    "learning_rate": 0.05,
+    "momentum": 0.9,
+    "clipnorm": 5.0,
+    "patience": 20,
+    "seed": 0,
+    "window": 100,
+}
+
+#: Settings that must match for a run directory to be resumed or reused.
+IDENTITY_KEYS = (
+    "model",
+    "dataset",
+    "hyperparameters",
+    "optimizer",
+    "learning_rate",
+    "momentum",
+    "clipnorm",
+    "batch_size",
+    "window",
+    "seed",
+    "source",
+    "max_train_sequences",
+    "max_valid_sequences",
+    "max_test_sequences",
+)
+
+STATUS_RUNNING = "running"
+STATUS_COMPLETED = "completed"
+STATUS_DIVERGED = "diverged"
+STATUS_INTERRUPTED = "interrupted"
+
+
+def default_run_dir(model, dataset, seed):
+    """``runs/<model>_<dataset>_seed<seed>`` (relative to the working directory)."""
+    return pathlib.Path("runs") / f"{model}_{dataset}_seed{seed}"
+
+
+def _check_int(name, value, minimum, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_positive(name, value, allow_none=False):
+    if value is None and allow_none:
+        return None
+    try:
+        ok = float(value) > 0 and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _resolve_hyperparameters(model, hyperparameters, seed):
+    """Defaults of ``model`` updated with ``hyperparameters`` (unknown names rejected)."""
+    full = models.default_hyperparameters(model)  # ValueError for an unknown model
+    hyperparameters = dict(hyperparameters or {})
+    if "seed" in hyperparameters:
+        raise ValueError("pass the seed as train(seed=...), not as a model hyperparameter")
+    unknown = sorted(set(hyperparameters) - set(full))
+    if unknown:
+        raise ValueError(
+            f"model {model!r} has no hyperparameter {', '.join(unknown)}; "
+            f"its hyperparameters are: {', '.join(sorted(k for k in full if k != 'seed'))}"
+        )
+    full.update(hyperparameters)
+    full["seed"] = seed
+    return full
+
+
+def _limit(sequences, maximum, split):
+    if maximum is None:
+        return list(sequences)
+    if maximum > len(sequences):
+        return list(sequences)
+    if maximum < 1:
+        raise ValueError(f"max_{split}_sequences must be >= 1, got {maximum}")
+    return list(sequences[:maximum])
+
+
+def load_splits(dataset, data_dir=None, source="mat", max_train_sequences=None,
+                max_valid_sequences=None, max_test_sequences=None):
+    """Load a benchmark and keep at most the first ``max_*_sequences`` of each split.
+
+    Returns ``{"train"|"valid"|"test": [array (T, 88)]}``.
+    """
+    from keras_rnnreg import data_pipelines
+
+    splits = data_pipelines.load_dataset(dataset, data_dir, source=source)
+    return {
+        "train": _limit(splits["train"], max_train_sequences, "train"),
+        "valid": _limit(splits["valid"], max_valid_sequences, "valid"),
+        "test": _limit(splits["test"], max_test_sequences, "test"),
+    }
+
+
+def _identity(config):
+    return {k: config.get(k) for k in IDENTITY_KEYS}
+
+
+def _difference(old, new):
+    """A short description of the first identity setting that differs, or ``None``."""
+    for key in IDENTITY_KEYS:
+        a, b = old.get(key), new.get(key)
+        if key == "hyperparameters" and isinstance(a, dict) and isinstance(b, dict):
+            for hp in sorted(set(a) | set(b)):
+                if a.get(hp) != b.get(hp):
+                    return f"hyperparameter {hp}: {a.get(hp)!r} there, {b.get(hp)!r} now"
+        elif a != b:
+            return f"{key}: {a!r} there, {b!r} now"
+    return None
+
+
+def _normalize(obj):
+    """JSON round trip, so configs compare equal to what was read back from disk."""
+    import json
+
+    return json.loads(json.dumps(rundir._json_safe(obj)))
+
+
+def _versions():
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def train(
+    model=DEFAULTS["model"],
+    dataset=DEFAULTS["dataset"],
+    run_dir=None,
+    *,
+    hyperparameters=None,
+    epochs=DEFAULTS["epochs"],
+    batch_size=DEFAULTS["batch_size"],
+    optimizer=DEFAULTS["optimizer"],
+    learning_rate=DEFAULTS["learning_rate"],
+    momentum=DEFAULTS["momentum"],
+    clipnorm=DEFAULTS["clipnorm"],
+    patience=DEFAULTS["patience"],
+    seed=DEFAULTS["seed"],
+    window=DEFAULTS["window"],
+    data_dir=None,
+    source="mat",
+    max_train_sequences=None,
+    max_valid_sequences=None,
+    max_test_sequences=None,
+    verbose=1,
+    jit_compile="auto",
+    export_saved_model=True,
+    tensorboard=True,
+    overwrite=False,
+    log=print,
+):
+    """Train zoo model ``model`` on benchmark ``dataset`` into ``run_dir``.
+
+    Calling it again with the same settings and ``run_dir`` after an
+    interruption resumes from the last finished epoch; on a finished run it
+    trains nothing and returns the saved metrics.
+
+    Args:
+        model: a name of :func:`keras_rnnreg.models.names`.
+        dataset: a name of ``keras_rnnreg.data_pipelines.DATASETS``.
+        run_dir: output folder; default :func:`default_run_dir`.
+        hyperparameters: model hyperparameters to override (names of
+            :func:`keras_rnnreg.models.default_hyperparameters`, except ``seed``).
+        epochs: maximum number of epochs, >= 1.
+        batch_size: training windows per batch, >= 1.
+        optimizer: ``"sgd"`` (Nesterov momentum), ``"rmsprop"`` or ``"adam"``.
+        learning_rate: step size, > 0.
+        momentum: in [0, 1) (``sgd``, ``rmsprop``).
+        clipnorm: clip each gradient to this norm (``None``: no clipping).
+        patience: early-stopping patience in epochs on ``val_nll``; 0 never
+            stops early. The weights of the best epoch are restored either way.
+        seed: seeds Python, NumPy, TensorFlow, the model and the shuffling.
+        window: training/validation window length (100 in the paper).
+        data_dir: data folder (default ``$KERAS_RNNREG_DATA_DIR``).
+        source: ``"mat"`` or ``"notes"`` encoding of the data.
+        max_train_sequences, max_valid_sequences, max_test_sequences: use only
+            the first N sequences of a split (quick runs and tests).
+        verbose: 0 silent, 1 progress bars, 2 one line per epoch.
+        jit_compile: passed to :func:`keras_rnnreg.optim.compile_model`.
+        export_saved_model: also write ``saved_model/``.
+        tensorboard: write TensorBoard logs to ``tensorboard/``.
+        overwrite: discard an existing run in ``run_dir`` instead of resuming
+            it or refusing a different one.
+        log: function printing one-line messages (``None``: silent).
+
+    Returns:
+        The ``metrics.json`` content as a dict, with ``status`` one of
+        ``"completed"`` or ``"diverged"`` (then ``message`` says why).
+
+    Raises:
+        ValueError: a bad setting (its message names the value);
+            :class:`keras_rnnreg.rundir.RunDirError` for an unusable run
+            directory; ``DataError`` (a ``ValueError``) for missing data.
+    """
+    from keras_rnnreg import data_pipelines
+
+    say = (lambda msg: log(msg)) if (log is not None and verbose) else (lambda msg: None)
+
+    # ---- validate everything cheap before touching the disk or the data ----
+    models.spec(model)
+    if dataset not in data_pipelines.DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; valid names: {', '.join(data_pipelines.DATASETS)}")
+    epochs = _check_int("epochs", epochs, 1)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    patience = _check_int("patience", patience, 0)
+    seed = _check_int("seed", seed, 0)
+    window = _check_int("window", window, 1)
+    max_train_sequences = _check_int("max_train_sequences", max_train_sequences, 1, allow_none=True)
+    max_valid_sequences = _check_int("max_valid_sequences", max_valid_sequences, 1, allow_none=True)
+    max_test_sequences = _check_int("max_test_sequences", max_test_sequences, 1, allow_none=True)
+    learning_rate = _check_positive("learning_rate", learning_rate)
+    clipnorm = _check_positive("clipnorm", clipnorm, allow_none=True)
+    optim.make_optimizer(optimizer, learning_rate, momentum, clipnorm)  # validates name / momentum
+    hp = _resolve_hyperparameters(model, hyperparameters, seed)
+    models.get(model, **hp)  # validates the values (ValueError naming the bad one)
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+
+    rd = rundir.RunDir(run_dir if run_dir is not None else default_run_dir(model, dataset, seed))
+    rd.check_usable()
+    config = _normalize({
+        "model": model,
+        "dataset": dataset,
+        "hyperparameters": hp,
+        "optimizer": optimizer,
+        "learning_rate": learning_rate,
+        "momentum": float(momentum),
+        "clipnorm": clipnorm,
+        "batch_size": batch_size,
+        "window": window,
+        "seed": seed,
+        "source": source,
+        "max_train_sequences": max_train_sequences,
+        "max_valid_sequences": max_valid_sequences,
+        "max_test_sequences": max_test_sequences,
+        "epochs": epochs,
+        "patience": patience,
+        "data_dir": None if data_dir is None else os.fspath(data_dir),
+    })
+
+    # ---- decide: fresh start, resume, or nothing to do ----
+    state = None
+    if rd.path.is_dir():
+        rd.clean_temporaries()
+        old_config = rd.read_config()
+        old_metrics = rd.read_metrics() or {}
+        state = cb.AtomicBackupAndRestore.read_state(rd.backup)
+        if overwrite:
+            rd.clear()
+            state = None
+        elif old_config is not None:
+            diff = _difference(_identity(old_config), _identity(config))
+            if diff is not None:
+                raise rundir.RunDirError(
+                    f"run_dir {str(rd.path)!r} holds a different run ({diff}); "
+                    "use another run_dir or overwrite=True (--overwrite)"
+                )
+            if state is None and old_metrics.get("status") == STATUS_COMPLETED and rd.model.is_file():
+                say(f"run_dir {str(rd.path)} already holds this completed run; "
+                    "nothing to train (use --overwrite to train again)")
+                return old_metrics
+            if state is None:
+                rd.clear()  # an unfinished run without a checkpoint: start over
+        elif any((rd.path / name).exists() for name in rundir.RUN_FILES):
+            raise rundir.RunDirError(
+                f"run_dir {str(rd.path)!r} holds files of an unknown run; "
+                "use another run_dir or overwrite=True (--overwrite)"
+            )
+    rd.prepare()
+    rundir.atomic_write_json(rd.config, config)
+
+    # ---- data, model ----
+    keras.utils.set_random_seed(seed)
+    splits = load_splits(dataset, data_dir, source, max_train_sequences, max_valid_sequences, max_test_sequences)
+    train_ds = data_pipelines.make_window_dataset(splits["train"], window, batch_size, shuffle=True, seed=seed)
+    valid_ds = data_pipelines.make_window_dataset(splits["valid"], window, batch_size, shuffle=False)
+    net = models.get(model, **hp)
+    optim.compile_model(net, optimizer, learning_rate, float(momentum), clipnorm, jit_compile=jit_compile)
+
+    state = state or {}
+    resumed_from = int(state.get("epoch", 0))
+    previous_wall = float(state.get("wall_time_s", 0.0))
+    started = time.monotonic()
+    finished_before = bool(state.get("finished", False))
+
+    def elapsed():
+        return previous_wall + (time.monotonic() - started)
+
+    base_metrics = {
+        "model": model,
+        "dataset": dataset,
+        "hyperparameters": hp,
+        "seed": seed,
+        "training": {k: config[k] for k in (
+            "optimizer", "learning_rate", "momentum", "clipnorm", "batch_size", "window",
+            "epochs", "patience", "max_train_sequences", "max_valid_sequences", "max_test_sequences")},
+        "parameter_count": int(net.count_params()),
+        "nll_unit": "nats per time step",
+        "versions": _versions(),
+    }
+    resumes = list(state.get("resumed_from_epochs", []))
+    if resumed_from > 0:
+        resumes.append(resumed_from)
+        say(f"resuming {str(rd.path)} after epoch {resumed_from}")
+
+    def running_metrics(rows):
+        done = len(rows)
+        vals = [float(r["val_nll"]) for r in rows if "val_nll" in r and math.isfinite(float(r["val_nll"]))]
+        rundir.atomic_write_json(rd.metrics, {
+            **base_metrics,
+            "status": STATUS_RUNNING,
+            "epochs_completed": done,
+            "best_valid_nll_so_far": min(vals) if vals else None,
+            "wall_time_s": elapsed(),
+            "resumed_from_epochs": resumes,
+        })
+
+    sr_logger = cb.SpectralRadiusLogger(rd.spectral_radius, rows=state.get("spectral_radius"))
+    history = cb.HistoryWriter(rd.history, rows=state.get("history"), on_epoch=running_metrics)
+    stopper = cb.ResumableEarlyStopping(
+        monitor="val_nll", mode="min", patience=patience if patience > 0 else epochs + 1,
+        restore_best_weights=True, verbose=1 if verbose else 0,
+        best_weights_path=rd.backup / "best_weights.npz", state=state.get("early_stopping"),
+    )
+
+    def extra_state():
+        return {
+            "history": history.rows,
+            "spectral_radius": sr_logger.rows,
+            "early_stopping": stopper.get_state(),
+            "wall_time_s": elapsed(),
+            "resumed_from_epochs": resumes,
+            "finished": bool(net.stop_training),
+        }
+
+    backup = cb.AtomicBackupAndRestore(rd.backup, extra_state=extra_state, delete_checkpoint=False,
+                                       skip_if=lambda: history.divergence is not None)
+    callbacks = [sr_logger, keras.callbacks.TerminateOnNaN(), history, stopper]
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=os.fspath(rd.tensorboard), write_graph=False))
+    callbacks.append(backup)
+
+    if resumed_from == 0:
+        running_metrics([])
+    if finished_before or resumed_from >= epochs:
+        # Killed after the last epoch but before the results were written.
+        net.load_weights(os.fspath(rd.backup / "latest.weights.h5"))
+        stopper.set_model(net)
+        stopper.on_train_begin()
+        if stopper.best_weights is not None:
+            net.set_weights(stopper.best_weights)
+        history.rows = [dict(r) for r in state.get("history", [])]
+    else:
+        try:
+            net.fit(train_ds, validation_data=valid_ds, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                    shuffle=False)  # the window pipeline shuffles, reproducibly
+        except KeyboardInterrupt:
+            metrics = {**(rd.read_metrics() or {}), "status": STATUS_INTERRUPTED,
+                       "message": "interrupted; run the same command again to resume"}
+            rundir.atomic_write_json(rd.metrics, metrics)
+            raise
+
+    epochs_done = len(history.rows)
+    divergence = history.divergence
+    if divergence is None and not all(np.all(np.isfinite(w)) for w in net.get_weights()):
+        divergence = "the weights are not finite"
+    if divergence is not None:
+        epoch = history.diverged_epoch or epochs_done
+        message = (
+            f"training diverged in epoch {epoch} ({divergence}) with "
+            f"learning_rate={learning_rate:g}, clipnorm={clipnorm}; try a smaller --learning_rate "
+            f"or a --clipnorm"
+        )
+        metrics = {
+            **base_metrics,
+            "status": STATUS_DIVERGED,
+            "message": message,
+            "epochs_completed": epochs_done,
+            "train_nll": None,
+            "valid_nll": None,
+            "test_nll": None,
+            "wall_time_s": elapsed(),
+            "resumed_from_epochs": resumes,
+        }
+        rundir.atomic_write_json(rd.metrics, metrics)
+        shutil.rmtree(rd.backup, ignore_errors=True)
+        return metrics
+
+    # ---- final numbers with the best weights ----
+    train_eval = data_pipelines.make_window_dataset(splits["train"], window, batch_size, shuffle=False)
+    train_nll = float(net.evaluate(train_eval, verbose=0, return_dict=True)["nll"])
+    valid_nll = float(net.evaluate(valid_ds, verbose=0, return_dict=True)["nll"])
+    test_nll = evaluation.evaluate_nll(net, splits["test"])
+    best_epoch = stopper.best_epoch + 1 if stopper.best is not None else epochs_done
+    stopped_early = epochs_done < epochs
+
+    rundir.atomic_save_model(net, rd.model)
+    if export_saved_model:
+        export.export_saved_model(net, rd.saved_model)
+    radii = [float(r["spectral_radius"]) for r in sr_logger.rows]
+    metrics = {
+        **base_metrics,
+        "status": STATUS_COMPLETED,
+        "message": (f"stopped early after epoch {epochs_done} (no val_nll improvement for {patience} epochs)"
+                    if stopped_early else f"trained {epochs_done} epochs"),
+        "epochs_completed": epochs_done,
+        "best_epoch": best_epoch,
+        "stopped_early": stopped_early,
+        "train_nll": train_nll,
+        "valid_nll": valid_nll,
+        "test_nll": test_nll,
+        "spectral_radius_init": radii[0] if radii else None,
+        "spectral_radius_final": spectral_radius_of(net),
+        "wall_time_s": elapsed(),
+        "resumed_from_epochs": resumes,
+    }
+    rundir.atomic_write_json(rd.metrics, metrics)
+    shutil.rmtree(rd.backup, ignore_errors=True)
+    return metrics
+
+
+def spectral_radius_of(model, layer_name="hidden"):
+    """Spectral radius of the model's ``W_hh`` (``None`` if it has none)."""
+    from keras_rnnreg.initializers import spectral_radius
+
+    kernel = cb.recurrent_kernel(model, layer_name)
+    return None if kernel is None else spectral_radius(kernel)
+
+
+def load_trained_model(run_dir):
+    """The trained ``model.keras`` of a run directory (loaded with ``safe_mode=True``)."""
+    return export.load_keras_model(rundir.RunDir(run_dir).require_model())
