@@ -73,8 +73,7 @@ class SearchSettings:
 
     def __post_init__(self):
         models.spec(self.model)  # unknown model: error listing the valid names
-        if self.tuner not in tuner_lib.TUNERS:
-            raise ValueError(f"unknown tuner {self.tuner!r}; valid tuners: {', '.join(tuner_lib.TUNERS)}")
+        tuner_lib.check_available(self.tuner)
         if self.final not in FINAL_MODES:
             raise ValueError(f"unknown final mode {self.final!r}; valid: {', '.join(FINAL_MODES)}")
         if self.distribution_strategy not in STRATEGIES:
@@ -166,7 +165,11 @@ def build_tuner(settings):
 
 def _final_model(settings, tuner, best, splits):
     if settings.final == "reload":
-        return tuner.load_model(tuner.oracle.get_trial(best["trial_id"]))
+        import warnings
+
+        with warnings.catch_warnings():  # the fresh optimizer has no slots yet; only weights matter here
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            return tuner.load_model(tuner.oracle.get_trial(best["trial_id"]))
     import keras
 
     keras.utils.set_random_seed(settings.seed)

@@ -117,11 +117,17 @@ class Param:
         return self.note
 
     def parse(self, text):
-        """Convert a command-line string to this row's value type."""
-        if self.kind == "int":
-            return int(text)
-        if self.kind == "float":
-            return float(text)
+        """Convert a command-line string to this row's value type (``"None"``: None)."""
+        if isinstance(text, str) and text.strip().lower() in ("none", "null"):
+            return None
+        try:
+            if self.kind == "int":
+                return int(text)
+            if self.kind == "float":
+                return float(text)
+        except ValueError:
+            raise ValueError(f"{self.name} expects {'an integer' if self.kind == 'int' else 'a number'}, "
+                             f"got {text!r}") from None
         for value in self.values:
             if str(value) == str(text):
                 return value

@@ -165,6 +165,21 @@ def repair_oracle(oracle):
                 oracle.start_order.append(trial_id)
 
 
+def check_available(kind):
+    """``ValueError`` for an unknown tuner or one whose dependencies are missing."""
+    if kind not in TUNERS:
+        raise ValueError(f"unknown tuner {kind!r}; valid tuners: {', '.join(TUNERS)}")
+    if kind == "bayesian":
+        import importlib.util
+
+        missing = [m for m in ("sklearn", "scipy") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ValueError(
+                f"--tuner bayesian needs {' and '.join(missing)} (pip install 'keras-tuner[bayesian]' "
+                "or scikit-learn); use --tuner random or hyperband meanwhile"
+            )
+
+
 def make_tuner(kind, hypermodel, directory, project_name, max_trials=50, max_epochs=200, seed=0,
                distribution_strategy=None, max_consecutive_failed_trials=10, overwrite=False,
                hyperband_factor=3, hyperband_iterations=1, force_nan_trials=None):
@@ -190,8 +205,7 @@ def make_tuner(kind, hypermodel, directory, project_name, max_trials=50, max_epo
     Raises:
         ValueError: unknown ``kind`` (the message lists the valid ones).
     """
-    if kind not in TUNERS:
-        raise ValueError(f"unknown tuner {kind!r}; valid tuners: {', '.join(TUNERS)}")
+    check_available(kind)
     common = dict(
         hypermodel=hypermodel,
         objective=objective(),
