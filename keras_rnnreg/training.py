@@ -400,6 +400,7 @@ def train(
         running_metrics([])
     if finished_before or resumed_from >= epochs:
         # Killed after the last epoch but before the results were written.
+        net.optimizer.build(net.trainable_variables)
         net.load_weights(os.fspath(rd.backup / "latest.weights.h5"))
         stopper.set_model(net)
         stopper.on_train_begin()

@@ -1,0 +1,68 @@
+"""SavedModel export: reloads through tf.saved_model.load and TFSMLayer with identical predictions."""
+
+import numpy as np
+import pytest
+
+from keras_rnnreg import export, models
+
+
+@pytest.fixture(scope="module")
+def noisy_model():
+    """An untrained model whose regularizer is active only in training (noise off at inference)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return models.get("rnn_mns", units=12, seed=0, output_init_stddev=0.3)
+
+
+@pytest.fixture(scope="module")
+def rolls():
+    rng = np.random.default_rng(1)
+    return rng.binomial(1, 0.08, size=(3, 25, 88)).astype(np.float32)
+
+
+def test_saved_model_reloads_with_same_predictions(tmp_path, noisy_model, rolls):
+    import tensorflow as tf
+
+    path = export.export_saved_model(noisy_model, tmp_path / "sm")
+    expected = np.asarray(noisy_model(rolls, training=False))
+
+    loaded = tf.saved_model.load(str(path))
+    signature = loaded.signatures["serving_default"]
+    (inp,) = signature.structured_input_signature[1].values()
+    assert inp.shape.as_list() == [None, None, 88] and inp.dtype == tf.float32
+    (out,) = signature(tf.constant(rolls)).values()
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(loaded.serve(tf.constant(rolls)).numpy(), expected, rtol=1e-6, atol=1e-6)
+
+    layer = export.load_tfsm_layer(path)
+    np.testing.assert_allclose(np.asarray(layer(rolls)), expected, rtol=1e-6, atol=1e-6)
+
+    # Any batch size and length, including a single step.
+    one = rolls[:1, :1]
+    np.testing.assert_allclose(
+        np.asarray(export.serving_function(path)(one)), np.asarray(noisy_model(one, training=False)),
+        rtol=1e-6, atol=1e-6,
+    )
+
+
+def test_export_replaces_an_existing_export(tmp_path, noisy_model, rolls):
+    path = tmp_path / "sm"
+    path.mkdir()
+    (path / "stale.txt").write_text("old")
+    export.export_saved_model(noisy_model, path)
+    assert not (path / "stale.txt").exists()
+    assert (path / "saved_model.pb").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sm"]
+
+
+def test_keras_file_loads_in_safe_mode(tmp_path, noisy_model, rolls):
+    from keras_rnnreg import rundir
+
+    rundir.atomic_save_model(noisy_model, tmp_path / "model.keras")
+    reloaded = export.load_keras_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(
+        np.asarray(reloaded(rolls, training=False)), np.asarray(noisy_model(rolls, training=False)), atol=1e-6
+    )
+    with pytest.raises(FileNotFoundError, match="no .keras model"):
+        export.load_keras_model(tmp_path / "missing.keras")
