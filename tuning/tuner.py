@@ -109,6 +109,9 @@ class TrialMixin:
         if is_chief():
             self.save()
             serve_oracle(self.oracle)
+            # KerasTuner saves the oracle before it pops the last ongoing trial:
+            # save again so the directory shows no trial in progress.
+            self.save()
             return
         super().search(*fit_args, **fit_kwargs)
 
