@@ -40,10 +40,17 @@ def test_chief_and_two_workers_run_each_trial_once(tmp_path, data_dir):
     assert oracle["ongoing_trials"] == {} and oracle["retry_queue"] == []
     # Each trial ran exactly once, only on workers (the chief only serves the oracle).
     assert summary.run_counts(project_dir) == {"0": 1, "1": 1, "2": 1, "3": 1}
-    run_logs = sorted(os.listdir(project_dir / "trial_runs"))
+    run_logs = sorted(os.listdir(project_dir / "run_logs"))
     assert "chief.log" not in run_logs and set(run_logs) <= {"tuner0.log", "tuner1.log"}
     # The chief's summary agrees with the directory and evaluated the best trial.
     result = json.loads((directory / "summary.json").read_text())
     assert result["trials"] == records
     assert result["best"]["trial_id"] == min(records, key=lambda r: r["val_nll"])["trial_id"]
     assert 5 < result["best"]["test_nll"] < 30
+
+    # `tune summarize` rebuilds the table from the directory alone (e.g. if the chief died).
+    from keras_rnnreg.tuning import cli
+
+    assert cli.main(["summarize", "--directory", str(directory)]) == 0
+    rebuilt = json.loads((directory / "summary.json").read_text())
+    assert rebuilt["trials"] == records and rebuilt["best"]["trial_id"] == result["best"]["trial_id"]

@@ -24,7 +24,7 @@ def _status(project_dir, trial_id):
 
 
 def _runs(project_dir):
-    path = os.path.join(project_dir, "trial_runs", "tuner0.log")
+    path = os.path.join(project_dir, "run_logs", "tuner0.log")
     if not os.path.exists(path):
         return []
     with open(path) as f:

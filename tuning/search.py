@@ -175,7 +175,11 @@ def _final_model(settings, tuner, best, splits):
     keras.utils.set_random_seed(settings.seed)
     config = dict(tuner.oracle.get_trial(best["trial_id"]).hyperparameters.values)
     config = {k: v for k, v in config.items() if not k.startswith("tuner/")}
-    model = build_model(settings.model, config, seed=settings.seed, jit_compile=settings.jit_compile)
+    import contextlib
+
+    strategy = tuner.distribution_strategy
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build_model(settings.model, config, seed=settings.seed, jit_compile=settings.jit_compile)
     train, valid = fit_datasets(splits, settings.window, settings.batch_size, settings.seed)
     model.fit(train, validation_data=valid, epochs=settings.epochs, verbose=0,
               callbacks=trial_callbacks(settings.patience, settings.divergence_threshold,

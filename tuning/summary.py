@@ -63,7 +63,7 @@ def directory_records(project_dir):
 def run_counts(project_dir):
     """``{trial_id: number of times a tuner started it}`` from the run logs."""
     counts = {}
-    for path in glob.glob(os.path.join(str(project_dir), "trial_runs", "*.log")):
+    for path in glob.glob(os.path.join(str(project_dir), "run_logs", "*.log")):
         with open(path) as f:
             for line in f:
                 trial_id = line.strip()

@@ -3,7 +3,7 @@
 The tuners are KerasTuner's own, extended by :class:`TrialMixin` with
 
 - a per-trial seed (``seed + trial number``) so a re-run trial repeats itself;
-- a run log (``<project>/trial_runs/<tuner_id>.log``, one line per trial
+- a run log (``<project>/run_logs/<tuner_id>.log``, one line per trial
   start) that shows which tuner ran which trial and how often;
 - a chief that only serves the oracle and exits as soon as every worker has
   been told to stop (KerasTuner's own chief polls every 20 s);
@@ -89,7 +89,7 @@ class TrialMixin:
             repair_oracle(self.oracle)
 
     def runs_log_path(self):
-        folder = os.path.join(self.project_dir, "trial_runs")
+        folder = os.path.join(self.project_dir, "run_logs")
         os.makedirs(folder, exist_ok=True)
         return os.path.join(folder, f"{self.tuner_id}.log")
 
