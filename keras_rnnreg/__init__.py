@@ -16,11 +16,29 @@ The zoo of named models is :mod:`keras_rnnreg.models`, the data pipelines
 :mod:`keras_rnnreg.tuning`.
 """
 
-from keras_rnnreg.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
-from keras_rnnreg.initializers import SparseGaussian, SpectralRadius, spectral_radius
-from keras_rnnreg.losses import FrameNLL, NoteNLL, frame_nll
-from keras_rnnreg.noisy_dense import NoisyDense
-from keras_rnnreg.noisy_rnn import NoisySimpleRNN
+import os
+import sys
+
+
+def _launched_from_command_line():
+    # While ``python -m keras_rnnreg`` imports this package, sys.argv[0] is "-m".
+    argv0 = sys.argv[0] if sys.argv else ""
+    return argv0 == "-m" or os.path.basename(argv0) == "keras-rnnreg"
+
+
+if _launched_from_command_line() and "tensorflow" not in sys.modules:
+    # Keep TensorFlow's C++ start-up chatter off the command line's output.
+    from keras_rnnreg._startup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+
+# Importing the layer modules registers them with Keras, so saved models load
+# with ``keras.saving.load_model(..., safe_mode=True)`` after ``import keras_rnnreg``.
+from keras_rnnreg.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN  # noqa: E402
+from keras_rnnreg.initializers import SparseGaussian, SpectralRadius, spectral_radius  # noqa: E402
+from keras_rnnreg.losses import FrameNLL, NoteNLL, frame_nll  # noqa: E402
+from keras_rnnreg.noisy_dense import NoisyDense  # noqa: E402
+from keras_rnnreg.noisy_rnn import NoisySimpleRNN  # noqa: E402
 
 __version__ = "0.1.0"
 
