@@ -59,9 +59,14 @@ def perturb(weights, kind, level, seed_generator, shape=None):
         delta = keras.random.normal(shape, stddev=level, seed=seed_generator, dtype=weights.dtype)
         return weights + weights * delta
     if kind == "dropconnect":
-        keep = keras.random.uniform(shape, seed=seed_generator, dtype=weights.dtype) >= level
+        keep = dropconnect_keep_mask(shape, level, seed_generator, dtype=weights.dtype)
         return ops.where(keep, weights / (1.0 - level), ops.zeros_like(weights))
     raise ValueError(f"unknown noise kind {kind!r}")
+
+
+def dropconnect_keep_mask(shape, rate, seed_generator, dtype="float32"):
+    """Boolean mask of kept weights, each kept with probability ``1 - rate``."""
+    return keras.random.uniform(shape, seed=seed_generator, dtype=dtype) >= rate
 
 
 def lrt_preactivation_noise(x, weights, kind, stddev, seed_generator):

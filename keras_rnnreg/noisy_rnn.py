@@ -171,7 +171,15 @@ class NoisySimpleRNN(keras.layers.Layer):
             kind, level = self.recurrent_noise, self._recurrent_level
             if self.recurrent_noise_scope == "sequence":
                 kernel = noise_lib.perturb(kernel, kind, level, self.seed_generator)
-            elif kind == "dropconnect" or self.noise_implementation == "exact":
+            elif kind == "dropconnect":
+                # Per-step masks, applied to W_hh inside the loop (no (T, H, H) matrices).
+                steps = ops.shape(pre)[0]
+                keep = noise_lib.dropconnect_keep_mask(
+                    (steps,) + tuple(kernel.shape), level, self.seed_generator
+                )
+                hs = recurrence.dropconnect_recurrence(pre, kernel, h0, keep, level)
+                return self._format(hs)
+            elif self.noise_implementation == "exact":
                 steps = ops.shape(pre)[0]
                 kernel = noise_lib.perturb(
                     kernel, kind, level, self.seed_generator, shape=(steps,) + tuple(kernel.shape)

@@ -15,6 +15,16 @@ Every ``ops.scan`` here emits its whole carry as the per-step output: the
 TensorFlow backend's ``scan`` requires the outputs to have the carry's
 structure, so values needed later (noise scales, moments) ride in the carry.
 
+On the TensorFlow backend the forward and the backward loop of every
+recurrence are each compiled with XLA (``tf.function(jit_compile=True)``) even
+when the surrounding model runs as a plain graph (Keras's ``jit_compile="auto"``
+is off on CPU): XLA fuses each step's element-wise work around its matmul and
+removes the graph executor's per-op, per-step overhead. Random numbers are
+drawn outside these compiled islands (XLA's CPU random generator is slow), and
+the loops need no autodiff, so they compile. Float64 inputs (the gradient
+tests) and other backends use the same code uncompiled; set
+``recurrence.XLA_LOOPS = False`` to turn the compilation off.
+
 Shapes: ``pre`` is ``(T, B, H)``, ``h0`` is ``(B, H)``, the kernel is ``(H, H)``
 (shared by all steps) or ``(T, H, H)`` (one matrix per step).
 """
@@ -29,6 +39,34 @@ from keras import ops
 _TINY = 1e-12
 
 LRT_MODES = (None, "additive", "multiplicative")
+
+# Compile the forward/backward loops with XLA on the TensorFlow backend.
+XLA_LOOPS = True
+
+
+def _compiled(fn):
+    """``fn`` and, on the TensorFlow backend, an XLA-compiled version of it.
+
+    Returns a callable choosing at call time: the compiled version for float32
+    inputs while :data:`XLA_LOOPS` is true, ``fn`` itself otherwise.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return fn
+    import tensorflow as tf
+
+    # One trace per input shape (XLA compiles per shape anyway; a generalized
+    # trace would give ops.scan an unknown length, which it mishandles).
+    jitted = tf.function(fn, jit_compile=True, autograph=False)
+
+    @functools.wraps(fn)
+    def call(*args):
+        if XLA_LOOPS and all(a is None or not a.dtype.is_floating or a.dtype == tf.float32 for a in args):
+            # The gradient is hand-written: keep tapes from recording the call
+            # (a recorded call would need autodiff accumulators XLA cannot compile).
+            return jitted(*(a if a is None else tf.stop_gradient(a) for a in args))
+        return fn(*args)
+
+    return call
 
 
 def _tensors(*values):
@@ -53,58 +91,141 @@ def simple_recurrence(pre, kernel, h0):
     return _shared_kernel_recurrence(pre, kernel, h0)
 
 
-@ops.custom_gradient
-def _shared_kernel_recurrence(pre, kernel, h0):
+def _shared_forward(pre, kernel, h0):
     def step(h, p):
         h = ops.tanh(p + ops.matmul(h, kernel))
         return h, h
 
-    _, hs = ops.scan(step, h0, pre)
+    return ops.scan(step, h0, pre)[1]
+
+
+def _shared_backward(upstream, kernel, h0, hs):
+    kernel_t = ops.transpose(kernel)
+
+    def back(carry, inputs):
+        g, h = inputs
+        da = (g + carry[0]) * (1.0 - h * h)
+        out = (ops.matmul(da, kernel_t), da)
+        return out, out
+
+    zeros = ops.zeros_like(h0)
+    (dh0, _), (_, das) = ops.scan(back, (zeros, zeros), (upstream, hs), reverse=True)
+    h_prev = _previous_states(h0, hs)
+    d_kernel = ops.einsum("tbi,tbj->ij", h_prev, das)
+    return das, d_kernel, dh0
+
+
+_shared_forward_c = _compiled(_shared_forward)
+_shared_backward_c = _compiled(_shared_backward)
+
+
+@ops.custom_gradient
+def _shared_kernel_recurrence(pre, kernel, h0):
+    hs = _shared_forward_c(pre, kernel, h0)
 
     def grad(*args, upstream=None):
         upstream = args[0] if upstream is None else upstream
-        kernel_t = ops.transpose(kernel)
-
-        def back(carry, inputs):
-            g, h = inputs
-            da = (g + carry[0]) * (1.0 - h * h)
-            out = (ops.matmul(da, kernel_t), da)
-            return out, out
-
-        zeros = ops.zeros_like(h0)
-        (dh0, _), (_, das) = ops.scan(back, (zeros, zeros), (upstream, hs), reverse=True)
-        h_prev = _previous_states(h0, hs)
-        d_kernel = ops.einsum("tbi,tbj->ij", h_prev, das)
-        return das, d_kernel, dh0
+        return _shared_backward_c(upstream, kernel, h0, hs)
 
     return hs, grad
 
 
-@ops.custom_gradient
-def _per_step_kernel_recurrence(pre, kernels, h0):
+def _per_step_forward(pre, kernels, h0):
     def step(h, inputs):
         p, k = inputs
         h = ops.tanh(p + ops.matmul(h, k))
         return h, h
 
-    _, hs = ops.scan(step, h0, (pre, kernels))
+    return ops.scan(step, h0, (pre, kernels))[1]
+
+
+def _per_step_backward(upstream, kernels, h0, hs):
+    def back(carry, inputs):
+        g, h, k = inputs
+        da = (g + carry[0]) * (1.0 - h * h)
+        out = (ops.matmul(da, ops.transpose(k)), da)
+        return out, out
+
+    zeros = ops.zeros_like(h0)
+    (dh0, _), (_, das) = ops.scan(back, (zeros, zeros), (upstream, hs, kernels), reverse=True)
+    h_prev = _previous_states(h0, hs)
+    d_kernels = ops.einsum("tbi,tbj->tij", h_prev, das)
+    return das, d_kernels, dh0
+
+
+_per_step_forward_c = _compiled(_per_step_forward)
+_per_step_backward_c = _compiled(_per_step_backward)
+
+
+@ops.custom_gradient
+def _per_step_kernel_recurrence(pre, kernels, h0):
+    hs = _per_step_forward_c(pre, kernels, h0)
 
     def grad(*args, upstream=None):
         upstream = args[0] if upstream is None else upstream
+        return _per_step_backward_c(upstream, kernels, h0, hs)
+
+    return hs, grad
+
+
+def dropconnect_recurrence(pre, kernel, h0, keep_mask, rate):
+    """Recurrence with per-step DropConnect on ``kernel``, masks applied inside the loop.
+
+    ``keep_mask`` is a boolean ``(T, H, H)`` (one mask per step, shared by the
+    batch); step t uses ``W_t = where(keep_mask[t], kernel / (1 - rate), 0)``,
+    exactly what :func:`keras_rnnreg.noise.perturb` samples for
+    ``kind="dropconnect"``. The masked matrices are formed per step inside the
+    (compiled) loops instead of being materialized as a ``(T, H, H)`` tensor in
+    the graph, and ``dL/dkernel = sum_t keep_t * (h_{t-1}^T da_t) / (1 - rate)``.
+    """
+    pre, kernel, h0 = _tensors(pre, kernel, h0)
+    return _dropconnect_fn(float(rate))(pre, kernel, h0, ops.convert_to_tensor(keep_mask))
+
+
+@functools.lru_cache(maxsize=None)
+def _dropconnect_fn(rate):
+    scale = 1.0 / (1.0 - rate)
+
+    def forward(pre, kernel, h0, mask):
+        kernel_s = kernel * scale
+
+        def step(h, inputs):
+            p, m = inputs
+            h = ops.tanh(p + ops.matmul(h, ops.where(m, kernel_s, 0.0)))
+            return h, h
+
+        return ops.scan(step, h0, (pre, mask))[1]
+
+    def backward(upstream, kernel, h0, mask, hs):
+        kernel_st = ops.transpose(kernel * scale)
 
         def back(carry, inputs):
-            g, h, k = inputs
+            g, h, m = inputs
             da = (g + carry[0]) * (1.0 - h * h)
-            out = (ops.matmul(da, ops.transpose(k)), da)
+            out = (ops.matmul(da, ops.where(ops.transpose(m), kernel_st, 0.0)), da)
             return out, out
 
         zeros = ops.zeros_like(h0)
-        (dh0, _), (_, das) = ops.scan(back, (zeros, zeros), (upstream, hs, kernels), reverse=True)
+        (dh0, _), (_, das) = ops.scan(back, (zeros, zeros), (upstream, hs, mask), reverse=True)
         h_prev = _previous_states(h0, hs)
-        d_kernels = ops.einsum("tbi,tbj->tij", h_prev, das)
-        return das, d_kernels, dh0
+        outer = ops.einsum("tbi,tbj->tij", h_prev, das)
+        d_kernel = scale * ops.sum(ops.where(mask, outer, 0.0), axis=0)
+        return das, d_kernel, dh0
 
-    return hs, grad
+    forward_c, backward_c = _compiled(forward), _compiled(backward)
+
+    @ops.custom_gradient
+    def recurrence(pre, kernel, h0, mask):
+        hs = forward_c(pre, kernel, h0, mask)
+
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            das, d_kernel, dh0 = backward_c(upstream, kernel, h0, mask, hs)
+            return das, d_kernel, dh0, None
+
+        return hs, grad
+
+    return recurrence
 
 
 def noisy_recurrence(pre, kernel, h0, eps, stddev, mode):
@@ -130,48 +251,59 @@ def noisy_recurrence(pre, kernel, h0, eps, stddev, mode):
 def _lrt_recurrence_fn(mode, stddev):
     multiplicative = mode == "multiplicative"
 
-    @ops.custom_gradient
-    def recurrence(pre, kernel, h0, eps):
-        kernel_sq = ops.square(kernel) if multiplicative else None
+    def noise_scale(h, kernel_sq):
+        if multiplicative:
+            return ops.sqrt(ops.matmul(h * h, kernel_sq) + _TINY)
+        return ops.sqrt(ops.sum(h * h, axis=-1, keepdims=True) + _TINY)
 
-        def noise_scale(h):
-            if multiplicative:
-                return ops.sqrt(ops.matmul(h * h, kernel_sq) + _TINY)
-            return ops.sqrt(ops.sum(h * h, axis=-1, keepdims=True) + _TINY)
+    def forward(pre, kernel, h0, eps):
+        kernel_sq = ops.square(kernel) if multiplicative else None
 
         def step(carry, inputs):
             h, _ = carry
             p, e = inputs
-            s = noise_scale(h)
+            s = noise_scale(h, kernel_sq)
             h = ops.tanh(p + ops.matmul(h, kernel) + stddev * e * s)
             return (h, s), (h, s)
 
-        _, (hs, scales) = ops.scan(step, (h0, noise_scale(h0)), (pre, eps))
+        _, (hs, scales) = ops.scan(step, (h0, noise_scale(h0, kernel_sq)), (pre, eps))
+        return hs, scales
+
+    def backward(upstream, kernel, h0, eps, hs, scales):
+        kernel_t = ops.transpose(kernel)
+        kernel_sq_t = ops.transpose(ops.square(kernel)) if multiplicative else None
+        h_prev = _previous_states(h0, hs)
+
+        def back(carry, inputs):
+            dh_future = carry[0]
+            g, h, hp, e, s = inputs
+            da = (g + dh_future) * (1.0 - h * h)
+            # r = dL/ds * (1/s): the noise term's sensitivity, reused for dW.
+            r = stddev * da * e / s
+            if multiplicative:
+                dh_prev = ops.matmul(da, kernel_t) + hp * ops.matmul(r, kernel_sq_t)
+            else:
+                dh_prev = ops.matmul(da, kernel_t) + hp * ops.sum(r, axis=-1, keepdims=True)
+            return (dh_prev, da, r), (dh_prev, da, r)
+
+        zeros = ops.zeros_like(h0)
+        (dh0, _, _), (_, das, rs) = ops.scan(
+            back, (zeros, zeros, zeros), (upstream, hs, h_prev, eps, scales), reverse=True
+        )
+        d_kernel = ops.einsum("tbi,tbj->ij", h_prev, das)
+        if multiplicative:
+            d_kernel = d_kernel + kernel * ops.einsum("tbi,tbj->ij", h_prev * h_prev, rs)
+        return das, d_kernel, dh0
+
+    forward_c, backward_c = _compiled(forward), _compiled(backward)
+
+    @ops.custom_gradient
+    def recurrence(pre, kernel, h0, eps):
+        hs, scales = forward_c(pre, kernel, h0, eps)
 
         def grad(*args, upstream=None):
             upstream = args[0] if upstream is None else upstream
-            kernel_t = ops.transpose(kernel)
-            h_prev = _previous_states(h0, hs)
-
-            def back(carry, inputs):
-                dh_future = carry[0]
-                g, h, hp, e, s = inputs
-                da = (g + dh_future) * (1.0 - h * h)
-                # r = dL/ds * (1/s): the noise term's sensitivity, reused for dW.
-                r = stddev * da * e / s
-                if multiplicative:
-                    dh_prev = ops.matmul(da, kernel_t) + hp * ops.matmul(r, ops.transpose(kernel_sq))
-                else:
-                    dh_prev = ops.matmul(da, kernel_t) + hp * ops.sum(r, axis=-1, keepdims=True)
-                return (dh_prev, da, r), (dh_prev, da, r)
-
-            zeros = ops.zeros_like(h0)
-            (dh0, _, _), (_, das, rs) = ops.scan(
-                back, (zeros, zeros, zeros), (upstream, hs, h_prev, eps, scales), reverse=True
-            )
-            d_kernel = ops.einsum("tbi,tbj->ij", h_prev, das)
-            if multiplicative:
-                d_kernel = d_kernel + kernel * ops.einsum("tbi,tbj->ij", h_prev * h_prev, rs)
+            das, d_kernel, dh0 = backward_c(upstream, kernel, h0, eps, hs, scales)
             return das, d_kernel, dh0, None
 
         return hs, grad
@@ -246,8 +378,7 @@ def _fast_dropout_fn(keep, variance):
     c2 = math.pi * _ALPHA**2 / 2.0
     drop_var = keep * (1.0 - keep)
 
-    @ops.custom_gradient
-    def recurrence(mu_in, var_in, kernel, m0, v0):
+    def forward(mu_in, var_in, kernel, m0, v0):
         kernel_sq = ops.square(kernel)
 
         def step(state, inputs):
@@ -259,7 +390,58 @@ def _fast_dropout_fn(keep, variance):
             out = (m_new, v_new, mu, var)
             return out, out
 
-        _, (ms, vs, mus, vars_) = ops.scan(step, (m0, v0, m0, v0), (mu_in, var_in))
+        return ops.scan(step, (m0, v0, m0, v0), (mu_in, var_in))[1]
+
+    def backward(g_m, g_v, kernel, m0, v0, ms, vs, mus, vars_):
+        kernel_sq = ops.square(kernel)
+        kernel_t = ops.transpose(kernel)
+        kernel_sq_t = ops.transpose(kernel_sq)
+        m_prev = _previous_states(m0, ms)
+
+        def back(carry, inputs):
+            dm_future, dv_future = carry[0], carry[1]
+            gm, gv, m, v, mu, var, mp = inputs
+            dm = gm + dm_future
+            dv = ops.where(v > 0.0, gv + dv_future, 0.0)
+            k1 = 1.0 / ops.sqrt(1.0 + c1 * var)
+            k2 = 1.0 / ops.sqrt(1.0 + c2 * var)
+            z2 = _ALPHA * (2.0 * mu - _BETA) * k2
+            p = ops.sigmoid(z2)
+            # v = 4 p - (m + 1)^2, m = tanh(mu k1)
+            dm_total = dm - 2.0 * dv * (m + 1.0)
+            dz1 = dm_total * (1.0 - m * m)
+            dz2 = 4.0 * dv * p * (1.0 - p)
+            dmu = dz1 * k1 + dz2 * 2.0 * _ALPHA * k2
+            if corrected:
+                # d/dmu of the correction sigmoid(2 mu)^2 - sigmoid(alpha (2 mu - beta)).
+                p0 = ops.sigmoid(_ALPHA * (2.0 * mu - _BETA))
+                s0 = ops.sigmoid(2.0 * mu)
+                dmu = dmu + 4.0 * dv * (4.0 * s0 * s0 * (1.0 - s0) - 2.0 * _ALPHA * p0 * (1.0 - p0))
+            dvar = (
+                -0.5 * c1 * dz1 * mu * k1 * k1 * k1
+                - 0.5 * c2 * dz2 * _ALPHA * (2.0 * mu - _BETA) * k2 * k2 * k2
+            )
+            dvar_w = ops.matmul(dvar, kernel_sq_t)
+            dm_prev = keep * ops.matmul(dmu, kernel_t) + 2.0 * drop_var * mp * dvar_w
+            dv_prev = keep * dvar_w
+            out = (dm_prev, dv_prev, dmu, dvar)
+            return out, out
+
+        zeros = ops.zeros_like(m0)
+        (dm0, dv0, _, _), (_, _, dmus, dvars) = ops.scan(
+            back, (zeros, zeros, zeros, zeros), (g_m, g_v, ms, vs, mus, vars_, m_prev), reverse=True
+        )
+        v_prev = _previous_states(v0, vs)
+        d_kernel = keep * ops.einsum("tbi,tbj->ij", m_prev, dmus)
+        d_kernel_sq = ops.einsum("tbi,tbj->ij", keep * v_prev + drop_var * m_prev * m_prev, dvars)
+        d_kernel = d_kernel + 2.0 * kernel * d_kernel_sq
+        return dmus, dvars, d_kernel, dm0, dv0
+
+    forward_c, backward_c = _compiled(forward), _compiled(backward)
+
+    @ops.custom_gradient
+    def recurrence(mu_in, var_in, kernel, m0, v0):
+        ms, vs, mus, vars_ = forward_c(mu_in, var_in, kernel, m0, v0)
 
         def grad(*args, upstream=None):
             if upstream is None:
@@ -267,48 +449,7 @@ def _fast_dropout_fn(keep, variance):
             g_m, g_v = upstream
             g_m = ops.zeros_like(ms) if g_m is None else g_m
             g_v = ops.zeros_like(vs) if g_v is None else g_v
-            kernel_t = ops.transpose(kernel)
-            kernel_sq_t = ops.transpose(kernel_sq)
-            m_prev = _previous_states(m0, ms)
-
-            def back(carry, inputs):
-                dm_future, dv_future = carry[0], carry[1]
-                gm, gv, m, v, mu, var, mp = inputs
-                dm = gm + dm_future
-                dv = ops.where(v > 0.0, gv + dv_future, 0.0)
-                k1 = 1.0 / ops.sqrt(1.0 + c1 * var)
-                k2 = 1.0 / ops.sqrt(1.0 + c2 * var)
-                z2 = _ALPHA * (2.0 * mu - _BETA) * k2
-                p = ops.sigmoid(z2)
-                # v = 4 p - (m + 1)^2, m = tanh(mu k1)
-                dm_total = dm - 2.0 * dv * (m + 1.0)
-                dz1 = dm_total * (1.0 - m * m)
-                dz2 = 4.0 * dv * p * (1.0 - p)
-                dmu = dz1 * k1 + dz2 * 2.0 * _ALPHA * k2
-                if corrected:
-                    # d/dmu of the correction sigmoid(2 mu)^2 - sigmoid(alpha (2 mu - beta)).
-                    p0 = ops.sigmoid(_ALPHA * (2.0 * mu - _BETA))
-                    s0 = ops.sigmoid(2.0 * mu)
-                    dmu = dmu + 4.0 * dv * (4.0 * s0 * s0 * (1.0 - s0) - 2.0 * _ALPHA * p0 * (1.0 - p0))
-                dvar = (
-                    -0.5 * c1 * dz1 * mu * k1 * k1 * k1
-                    - 0.5 * c2 * dz2 * _ALPHA * (2.0 * mu - _BETA) * k2 * k2 * k2
-                )
-                dvar_w = ops.matmul(dvar, kernel_sq_t)
-                dm_prev = keep * ops.matmul(dmu, kernel_t) + 2.0 * drop_var * mp * dvar_w
-                dv_prev = keep * dvar_w
-                out = (dm_prev, dv_prev, dmu, dvar)
-                return out, out
-
-            zeros = ops.zeros_like(m0)
-            (dm0, dv0, _, _), (_, _, dmus, dvars) = ops.scan(
-                back, (zeros, zeros, zeros, zeros), (g_m, g_v, ms, vs, mus, vars_, m_prev), reverse=True
-            )
-            v_prev = _previous_states(v0, vs)
-            d_kernel = keep * ops.einsum("tbi,tbj->ij", m_prev, dmus)
-            d_kernel_sq = ops.einsum("tbi,tbj->ij", keep * v_prev + drop_var * m_prev * m_prev, dvars)
-            d_kernel = d_kernel + 2.0 * kernel * d_kernel_sq
-            return dmus, dvars, d_kernel, dm0, dv0
+            return backward_c(g_m, g_v, kernel, m0, v0, ms, vs, mus, vars_)
 
         return (ms, vs), grad
 

@@ -1,0 +1,1 @@
+"""Benchmarks of keras_rnnreg (run as ``python -m benchmarks.<name>``)."""

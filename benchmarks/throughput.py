@@ -1,0 +1,423 @@
+"""Training and inference throughput of the zoo models against ``keras.layers.SimpleRNN``.
+
+Run ``python -m benchmarks.throughput`` (``--help`` for the flags). For every
+zoo model and for a baseline, ``keras.layers.SimpleRNN(units,
+return_sequences=True)`` followed by the same sigmoid ``Dense(88)``, it measures
+in one process and at one shape:
+
+- training frames/s: ``model.fit`` over ``--steps`` cached batches of
+  ``(x, y, sample_weight)``, SGD with Nesterov momentum
+  (:func:`keras_rnnreg.optim.compile_model`, Keras's default
+  ``jit_compile="auto"`` for every model, the baseline included);
+- inference frames/s: ``model.predict`` over the same batches.
+
+A frame is one time step of one sequence (``batch * length`` frames a batch).
+Every model is compiled and warmed up (one full pass of each kind) before
+timing. Each repeat measures the models one after another with the baseline
+re-measured between every two models (``B m1 B m2 ... B``); a model's ratio in
+a repeat is its throughput over the mean of the two baseline measurements
+around it, so machine load affects both alike. Reported: the median over the
+repeats of the throughputs and of the ratios.
+
+Inputs are synthetic piano rolls (binary, 88 notes, ~4% density, notes held
+over several frames, a few zero-padded leading frames with weight 0), seeded.
+
+``--memory`` additionally measures, in a fresh subprocess per model, the peak
+resident-memory growth of training steps (see :func:`memory_worker`).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+NUM_NOTES = 88
+BASELINE = "simplernn"
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = REPO_ROOT / "results" / "throughput.md"
+
+
+# -- data ----------------------------------------------------------------------
+
+
+def piano_rolls(num, length, density=0.04, seed=0):
+    """``num`` binary piano rolls ``(num, length, 88)`` with held notes.
+
+    Each note switches on with a small probability per frame and is then held
+    for a geometric number of frames (mean 4), giving ~``density`` of the
+    entries on, like the real chorale data (0.035-0.045).
+    """
+    rng = np.random.default_rng(seed)
+    mean_hold = 4.0
+    p_on = density / mean_hold / (1.0 - density)
+    rolls = np.zeros((num, length, NUM_NOTES), dtype=np.float32)
+    state = rng.random((num, NUM_NOTES)) < density
+    for t in range(length):
+        rolls[:, t] = state
+        release = rng.random((num, NUM_NOTES)) < 1.0 / mean_hold
+        onset = rng.random((num, NUM_NOTES)) < p_on
+        state = np.where(state, ~release, onset)
+    return rolls
+
+
+def make_batches(batch, length, steps, seed=0):
+    """``steps`` batches ``(x, y, w)``: inputs, next-frame targets, frame weights."""
+    rolls = piano_rolls(batch * steps, length + 1, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    pad = rng.integers(0, max(1, length // 10), size=batch * steps)
+    w = (np.arange(length)[None, :] >= pad[:, None]).astype(np.float32)
+    rolls[:, :-1] *= w[:, :, None]  # zero-padded leading frames (weight 0)
+    x, y = rolls[:, :-1], rolls[:, 1:]
+    return x, y, w
+
+
+def make_datasets(batch, length, steps, seed=0):
+    import tensorflow as tf
+
+    x, y, w = make_batches(batch, length, steps, seed)
+    train = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(batch, drop_remainder=True).cache()
+    infer = tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True).cache()
+    # Fill the caches once, so no measured pass reads from numpy.
+    for _ in train:
+        pass
+    for _ in infer:
+        pass
+    return train, infer
+
+
+# -- models --------------------------------------------------------------------
+
+
+def build(name, units, seed):
+    """A zoo model, or the SimpleRNN baseline for ``name == "simplernn"``."""
+    import keras
+
+    from keras_rnnreg import models
+
+    if name != BASELINE:
+        return models.get(name, units=units, seed=seed)
+    inputs = keras.Input(shape=(None, NUM_NOTES))
+    hidden = keras.layers.SimpleRNN(units, return_sequences=True, seed=seed)(inputs)
+    outputs = keras.layers.Dense(NUM_NOTES, activation="sigmoid")(hidden)
+    return keras.Model(inputs, outputs, name=BASELINE)
+
+
+def compile_for_benchmark(model, jit_compile="auto"):
+    from keras_rnnreg.optim import compile_model
+
+    return compile_model(model, optimizer="sgd", learning_rate=1e-3, momentum=0.9, jit_compile=jit_compile)
+
+
+class Bench:
+    """One compiled model and its timed passes."""
+
+    def __init__(self, name, units, seed, train_ds, infer_ds, frames_per_pass, jit_compile="auto"):
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        self.name = name
+        self.model = compile_for_benchmark(build(name, units, seed), jit_compile)
+        self.train_ds, self.infer_ds = train_ds, infer_ds
+        self.frames = frames_per_pass
+        self.train_fps, self.infer_fps = [], []
+
+    @property
+    def jit(self):
+        return bool(self.model.jit_compile)
+
+    def warm_up(self):
+        self.model.fit(self.train_ds, epochs=1, verbose=0)
+        self.model.predict(self.infer_ds, verbose=0)
+
+    def train_once(self):
+        start = time.perf_counter()
+        self.model.fit(self.train_ds, epochs=1, verbose=0)
+        return self.frames / (time.perf_counter() - start)
+
+    def infer_once(self):
+        start = time.perf_counter()
+        self.model.predict(self.infer_ds, verbose=0)
+        return self.frames / (time.perf_counter() - start)
+
+
+def measure(names, batch=32, units=200, length=100, steps=40, repeats=5, seed=0, jit_compile="auto",
+            log=print):
+    """Benchmark ``names`` against the baseline; returns the result dict."""
+    import keras
+
+    train_ds, infer_ds = make_datasets(batch, length, steps, seed)
+    frames = batch * length * steps
+    baseline = Bench(BASELINE, units, seed, train_ds, infer_ds, frames, jit_compile="auto")
+    benches = [Bench(n, units, seed, train_ds, infer_ds, frames, jit_compile) for n in names]
+    for b in [baseline] + benches:
+        t0 = time.perf_counter()
+        b.warm_up()
+        log(f"warm-up {b.name}: {time.perf_counter() - t0:.1f}s (XLA: {b.jit})")
+
+    ratios = {n: {"train": [], "infer": []} for n in names}
+    for r in range(repeats):
+        for kind in ("train", "infer"):
+            run = (lambda b: b.train_once()) if kind == "train" else (lambda b: b.infer_once())
+            base_before = run(baseline)
+            getattr(baseline, f"{kind}_fps").append(base_before)
+            for b in benches:
+                fps = run(b)
+                base_after = run(baseline)
+                getattr(b, f"{kind}_fps").append(fps)
+                getattr(baseline, f"{kind}_fps").append(base_after)
+                ratios[b.name][kind].append(fps / (0.5 * (base_before + base_after)))
+                base_before = base_after
+        log(f"repeat {r + 1}/{repeats} done")
+
+    rows = [{
+        "model": BASELINE,
+        "xla": baseline.jit,
+        "train_fps": statistics.median(baseline.train_fps),
+        "infer_fps": statistics.median(baseline.infer_fps),
+        "train_ratio": 1.0,
+        "infer_ratio": 1.0,
+    }]
+    for b in benches:
+        rows.append({
+            "model": b.name,
+            "xla": b.jit,
+            "train_fps": statistics.median(b.train_fps),
+            "infer_fps": statistics.median(b.infer_fps),
+            "train_ratio": statistics.median(ratios[b.name]["train"]),
+            "infer_ratio": statistics.median(ratios[b.name]["infer"]),
+        })
+    keras.backend.clear_session()
+    return {"rows": rows}
+
+
+# -- memory --------------------------------------------------------------------
+
+
+def _proc_status_kib(field):
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss():
+    """Reset the kernel's peak-RSS counter (VmHWM) of this process; False if unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def memory_worker(name, batch, units, length, steps, seed):
+    """Peak resident-memory growth (MiB) of ``steps`` training steps of one model.
+
+    Run in a fresh process. The model is built, compiled and trained for one
+    pass first (graph tracing and XLA compilation, whose memory is not part of
+    a training step); then the kernel's peak-RSS counter is reset
+    (``/proc/self/clear_refs``) and ``steps`` more training steps run. Reported:
+    ``VmHWM - VmRSS`` at the reset, i.e. the extra host memory the steps needed
+    at their peak (activations saved for the backward pass, gradients,
+    temporaries), plus the process's total peak RSS. Where the counter cannot be
+    reset, the growth of ``ru_maxrss`` over the measured steps is reported.
+    """
+    import resource
+
+    import keras
+
+    train_ds, _ = make_datasets(batch, length, steps, seed)
+    keras.utils.set_random_seed(seed)
+    model = compile_for_benchmark(build(name, units, seed))
+    model.fit(train_ds, epochs=1, verbose=0)
+    resettable = _reset_peak_rss()
+    before = _proc_status_kib("VmRSS") if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    model.fit(train_ds, epochs=1, verbose=0)
+    peak = _proc_status_kib("VmHWM") if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    total = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "model": name,
+        "step_peak_mib": max(0, peak - before) / 1024.0,
+        "process_peak_mib": total / 1024.0,
+        "method": "VmHWM reset" if resettable else "ru_maxrss growth",
+    }
+
+
+def measure_memory(names, batch=32, units=400, length=100, steps=4, seed=0, log=print):
+    rows = []
+    for name in [BASELINE] + list(names):
+        cmd = [sys.executable, "-m", "benchmarks.throughput", "--memory-worker", name,
+               f"--batch={batch}", f"--units={units}", f"--length={length}", f"--steps={steps}",
+               f"--seed={seed}"]
+        out = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+        if out.returncode != 0 or not lines:
+            raise RuntimeError(f"memory worker for {name} failed:\n{out.stderr[-2000:]}")
+        row = json.loads(lines[-1])
+        log(f"memory {name}: {row['step_peak_mib']:.1f} MiB step peak, "
+            f"{row['process_peak_mib']:.0f} MiB process peak")
+        rows.append(row)
+    return rows
+
+
+# -- report --------------------------------------------------------------------
+
+
+def format_table(rows):
+    lines = [
+        "| model | XLA | train frames/s | train ratio | inference frames/s | inference ratio |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {'yes' if r['xla'] else 'no'} | {r['train_fps']:,.0f} | "
+            f"{r['train_ratio']:.2f} | {r['infer_fps']:,.0f} | {r['infer_ratio']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def format_memory_table(rows):
+    lines = [
+        "| model | training-step peak RSS growth (MiB) | process peak RSS (MiB) |",
+        "|---|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['step_peak_mib']:.1f} | {r['process_peak_mib']:.0f} |")
+    return "\n".join(lines)
+
+
+def environment():
+    import keras
+    import tensorflow as tf
+
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPU cores, "
+                   f"{platform.system()} {platform.release()}), GPUs: "
+                   f"{len(tf.config.list_physical_devices('GPU'))}",
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def to_markdown(result, settings, env, command, wall_s, memory=None, memory_settings=None):
+    parts = [
+        "# Throughput: zoo models vs. keras.layers.SimpleRNN",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"- date: {env['date']}",
+        f"- machine: {env['machine']}",
+        f"- Python {env['python']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}",
+        f"- batch {settings['batch']}, hidden units {settings['units']}, sequence length "
+        f"{settings['length']}, {settings['steps']} batches per pass, {settings['repeats']} repeats "
+        f"(median reported, after one warm-up pass), seed {settings['seed']}, "
+        f"jit_compile={settings['jit_compile']!r} (baseline: 'auto')",
+        f"- wall time: {wall_s:.0f} s",
+        "",
+        "Frames/s: frames (sequence steps) per second; training = `model.fit` (SGD, Nesterov "
+        "momentum, NLL loss, frame-weighted NLL metric), inference = `model.predict`. Ratio: "
+        "the model's throughput over the SimpleRNN baseline's, measured alternately "
+        "(baseline before and after each model, per repeat), median over repeats. "
+        "Inputs: synthetic binary piano rolls, ~4% density.",
+        "",
+        format_table(result["rows"]),
+        "",
+    ]
+    if memory:
+        parts += [
+            "## Memory of a training step",
+            "",
+            f"batch {memory_settings['batch']}, hidden units {memory_settings['units']}, sequence "
+            f"length {memory_settings['length']}; one fresh process per model. Measured: after one "
+            "warm-up pass (tracing, XLA compilation), the Linux peak-RSS counter (VmHWM) is reset "
+            f"via /proc/self/clear_refs and {memory_settings['steps']} training steps run; reported "
+            "is the peak resident set size reached minus the resident size at the reset (host "
+            "memory of activations kept for the backward pass, gradients and temporaries), and "
+            "the whole process's peak RSS (includes TF/XLA runtime and compilation).",
+            "",
+            format_memory_table(memory),
+            "",
+        ]
+    return "\n".join(parts)
+
+
+# -- command line ---------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    from keras_rnnreg import models
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n")[0])
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--units", type=int, default=200, help="hidden units")
+    p.add_argument("--length", type=int, default=100, help="sequence length (time steps)")
+    p.add_argument("--steps", type=int, default=40, help="batches per timed pass")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--models", default=",".join(models.names()),
+                   help="comma-separated zoo model names (default: all ten)")
+    p.add_argument("--jit-compile", default="auto", choices=["auto", "true", "false"],
+                   help="jit_compile of the zoo models (the baseline always uses Keras's default 'auto')")
+    p.add_argument("--memory", action="store_true",
+                   help="also measure training-step peak memory (fresh subprocess per model)")
+    p.add_argument("--memory-units", type=int, default=400)
+    p.add_argument("--memory-batch", type=int, default=32)
+    p.add_argument("--memory-steps", type=int, default=4)
+    p.add_argument("--output", default=str(DEFAULT_OUTPUT), help="markdown report ('' for none)")
+    p.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.models = [m for m in args.models.split(",") if m]
+    for m in args.models:
+        models.spec(m)  # ValueError naming the valid names
+    args.jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.memory_worker:
+        row = memory_worker(args.memory_worker, args.batch, args.units, args.length, args.steps, args.seed)
+        print(json.dumps(row))
+        return row
+    command = "python -m benchmarks.throughput " + " ".join(sys.argv[1:] if argv is None else argv)
+    start = time.perf_counter()
+    settings = {k: getattr(args, k) for k in ("batch", "units", "length", "steps", "repeats", "seed", "jit_compile")}
+    result = measure(args.models, args.batch, args.units, args.length, args.steps, args.repeats, args.seed,
+                     args.jit_compile, log=lambda s: print(s, file=sys.stderr, flush=True))
+    memory = memory_settings = None
+    if args.memory:
+        memory_settings = {"batch": args.memory_batch, "units": args.memory_units, "length": args.length,
+                           "steps": args.memory_steps}
+        memory = measure_memory(args.models, args.memory_batch, args.memory_units, args.length,
+                                args.memory_steps, args.seed, log=lambda s: print(s, file=sys.stderr, flush=True))
+    wall = time.perf_counter() - start
+    print(format_table(result["rows"]))
+    if memory:
+        print()
+        print(format_memory_table(memory))
+    markdown = to_markdown(result, settings, environment(), command.strip(), wall, memory, memory_settings)
+    if args.output:
+        path = pathlib.Path(args.output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(markdown)
+    return {"result": result, "memory": memory, "markdown": markdown}
+
+
+if __name__ == "__main__":
+    main()
