@@ -27,19 +27,33 @@ def _predict(model, inputs):
     return out
 
 
-def _compiled(model):
-    """A Keras model wrapped in one ``tf.function`` with a dynamic batch and time axis.
+def make_predictor(model, bucket=64):
+    """``predict(x: ndarray (B, T, 88)) -> ndarray (B, T, 88)`` for ``model``.
 
-    Avoids eager execution of the recurrent loop and retracing for every new
-    sequence length. Other callables are used as they are.
+    A Keras model runs in a ``tf.function`` on inputs whose time axis is
+    zero-padded at the end to a multiple of ``bucket`` (the outputs are cut
+    back to ``T``). A causal model's outputs for the real steps do not depend
+    on that padding; the padding keeps the number of distinct static shapes,
+    hence of traces, small, and static shapes work for every layer (some
+    ``keras.ops.scan`` uses fail on a dynamic time axis). Other callables
+    (a SavedModel signature, a ``TFSMLayer``) are called as they are.
     """
     import keras
     import tensorflow as tf
 
     if not isinstance(model, keras.Model):
-        return lambda x: _predict(model, x)
-    spec = tf.TensorSpec(shape=(None, None, 88), dtype=tf.float32)
-    return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        return lambda x: np.asarray(_predict(model, tf.constant(x, dtype=tf.float32)))
+    forward = tf.function(lambda x: model(x, training=False))
+
+    def predict(x):
+        x = np.asarray(x, dtype=np.float32)
+        length = x.shape[1]
+        padded = max(bucket, -(-length // bucket) * bucket)
+        if padded != length:
+            x = np.concatenate([x, np.zeros((x.shape[0], padded - length, x.shape[2]), np.float32)], axis=1)
+        return np.asarray(forward(tf.constant(x)))[:, :length]
+
+    return predict
 
 
 def frame_nlls(model, sequences, batch_size=8):
@@ -67,7 +81,7 @@ def frame_nlls(model, sequences, batch_size=8):
     for i, roll in enumerate(rolls):
         if roll.ndim != 2 or roll.shape[1] != 88 or roll.shape[0] < 2:
             raise ValueError(f"sequence {i} has shape {roll.shape}; expected (T >= 2, 88)")
-    predict = _compiled(model)
+    predict = make_predictor(model)
     # Sort by length so each padded batch wastes little; restore the order after.
     order = sorted(range(len(rolls)), key=lambda i: len(rolls[i]))
     result = [None] * len(rolls)
@@ -77,10 +91,8 @@ def frame_nlls(model, sequences, batch_size=8):
         batch = np.zeros((len(idx), longest, 88), dtype=np.float32)
         for row, i in enumerate(idx):
             batch[row, : len(rolls[i])] = rolls[i]
-        inputs = tf.constant(batch[:, :-1])
-        targets = tf.constant(batch[:, 1:])
-        probs = predict(inputs)
-        nll = np.asarray(frame_nll(targets, tf.convert_to_tensor(probs)), dtype=np.float64)
+        probs = predict(batch[:, :-1])
+        nll = np.asarray(frame_nll(tf.constant(batch[:, 1:]), tf.constant(probs)), dtype=np.float64)
         for row, i in enumerate(idx):
             result[i] = nll[row, : len(rolls[i]) - 1]
     return result

@@ -21,24 +21,6 @@ from keras_rnnreg import rundir
 NUM_NOTES = 88
 
 
-def _step_function(model):
-    """``f(x (1, t, 88)) -> probabilities of the last step (88,)`` compiled once."""
-    import keras
-    import tensorflow as tf
-
-    spec = tf.TensorSpec(shape=(1, None, NUM_NOTES), dtype=tf.float32)
-    if isinstance(model, keras.Model):
-        return tf.function(lambda x: model(x, training=False)[0, -1], input_signature=[spec])
-
-    def call(x):
-        out = model(x)
-        if isinstance(out, dict):
-            out = next(iter(out.values()))
-        return out[0, -1]
-
-    return call
-
-
 def sample_piano_roll(model, steps, seed=0, primer=None, max_notes=None):
     """Draw ``steps`` frames from ``model`` by ancestral Bernoulli sampling.
 
@@ -64,13 +46,15 @@ def sample_piano_roll(model, steps, seed=0, primer=None, max_notes=None):
     primer = np.asarray(primer, dtype=np.float32)
     if primer.ndim != 2 or primer.shape[1] != NUM_NOTES:
         raise ValueError(f"primer must have shape (K, {NUM_NOTES}), got {primer.shape}")
-    step = _step_function(model)
+    from keras_rnnreg.evaluation import make_predictor
+
+    predict = make_predictor(model, bucket=32)
     k = primer.shape[0]
     # Row 0 is the all-zero start frame, then the primer, then the samples.
     frames = np.zeros((1, 1 + k + steps, NUM_NOTES), dtype=np.float32)
     frames[0, 1 : 1 + k] = primer
     for t in range(k, k + steps):
-        probs = np.asarray(step(frames[:, : t + 1]), dtype=np.float64)
+        probs = predict(frames[:, : t + 1])[0, -1].astype(np.float64)
         probs = np.clip(np.nan_to_num(probs, nan=0.0), 0.0, 1.0)
         frame = (rng.random(NUM_NOTES) < probs).astype(np.float32)
         if max_notes is not None and frame.sum() > max_notes:

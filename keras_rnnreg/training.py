@@ -452,8 +452,13 @@ def train(
     stopped_early = epochs_done < epochs
 
     rundir.atomic_save_model(net, rd.model)
+    export_error = None
     if export_saved_model:
-        export.export_saved_model(net, rd.saved_model)
+        try:
+            export.export_saved_model(net, rd.saved_model)
+        except Exception as e:  # noqa: BLE001  (the trained model.keras is kept either way)
+            export_error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+            say(f"warning: SavedModel export failed ({export_error}); model.keras is saved")
     radii = [float(r["spectral_radius"]) for r in sr_logger.rows]
     metrics = {
         **base_metrics,
@@ -471,6 +476,8 @@ def train(
         "wall_time_s": elapsed(),
         "resumed_from_epochs": resumes,
     }
+    if export_error is not None:
+        metrics["export_error"] = export_error
     rundir.atomic_write_json(rd.metrics, metrics)
     shutil.rmtree(rd.backup, ignore_errors=True)
     return metrics

@@ -258,3 +258,16 @@ def test_evaluate_nll_matches_numpy():
     assert [len(n) for n in per_seq] == [4, 16, 1, 39, 8]
     with pytest.raises(ValueError, match="sequence 0 has shape"):
         evaluation.evaluate_nll(model, [np.zeros((1, 88))])
+
+
+def test_failed_export_keeps_the_model(tmp_path, data_dir, monkeypatch):
+    from keras_rnnreg import export
+
+    def broken(model, path, verbose=False):
+        raise RuntimeError("no SavedModel today")
+
+    monkeypatch.setattr(export, "export_saved_model", broken)
+    metrics = training.train("rnn", "jsb_chorales", tmp_path / "r", epochs=1, seed=0, data_dir=data_dir, **TINY)
+    assert metrics["status"] == "completed"
+    assert metrics["export_error"] == "RuntimeError: no SavedModel today"
+    assert (tmp_path / "r" / "model.keras").is_file() and not (tmp_path / "r" / "saved_model").exists()
