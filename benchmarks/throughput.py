@@ -279,7 +279,7 @@ def measure_memory(names, batch=32, units=400, length=100, steps=4, seed=0, log=
 
 def format_table(rows):
     lines = [
-        "| model | XLA | train frames/s | train ratio | inference frames/s | inference ratio |",
+        "| model | whole-model XLA | train frames/s | train ratio | inference frames/s | inference ratio |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -334,7 +334,12 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
         "momentum, NLL loss, frame-weighted NLL metric), inference = `model.predict`. Ratio: "
         "the model's throughput over the SimpleRNN baseline's, measured alternately "
         "(baseline before and after each model, per repeat), median over repeats. "
-        "Inputs: synthetic binary piano rolls, ~4% density.",
+        "Inputs: synthetic binary piano rolls, ~4% density. Whole-model XLA: the model's "
+        "`jit_compile` (Keras's `'auto'` turns XLA off on a CPU-only machine); the recurrence "
+        "loops of the keras_rnnreg layers are XLA-compiled in either case "
+        "(`keras_rnnreg.recurrence.XLA_LOOPS`). The machine was shared with other jobs while "
+        "measuring (load average above the core count): single throughputs vary by tens of "
+        "percent between repeats; the paired ratios are steadier.",
         "",
         format_table(result["rows"]),
         "",

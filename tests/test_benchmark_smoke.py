@@ -1,0 +1,37 @@
+"""Smoke test of benchmarks.throughput on a tiny shape (structure only, no timing assertions)."""
+
+import re
+
+from benchmarks import throughput
+
+
+def test_throughput_table_and_markdown(tmp_path):
+    out = tmp_path / "throughput.md"
+    argv = ["--batch=2", "--units=4", "--length=5", "--steps=2", "--repeats=1",
+            "--models=rnn,rnn_do", f"--output={out}"]
+    result = throughput.main(argv)
+
+    rows = result["result"]["rows"]
+    assert [r["model"] for r in rows] == ["simplernn", "rnn", "rnn_do"]
+    for r in rows:
+        assert r["train_fps"] > 0 and r["infer_fps"] > 0
+        assert r["train_ratio"] > 0 and r["infer_ratio"] > 0
+    assert rows[0]["train_ratio"] == rows[0]["infer_ratio"] == 1.0
+
+    text = out.read_text()
+    assert text == result["markdown"]
+    assert "Command: `python -m benchmarks.throughput --batch=2" in text
+    for field in ("date:", "machine:", "TensorFlow", "Keras", "batch 2", "hidden units 4",
+                  "sequence length 5", "1 repeats", "seed 0", "wall time:"):
+        assert field in text, field
+    header = "| model | whole-model XLA | train frames/s | train ratio | inference frames/s | inference ratio |"
+    assert header in text
+    table_rows = [line for line in text.splitlines() if re.match(r"\| (simplernn|rnn|rnn_do) \|", line)]
+    assert len(table_rows) == 3
+    assert all(len(line.split("|")) == 8 for line in table_rows)
+
+    # The inputs are binary piano rolls of realistic density.
+    x, y, w = throughput.make_batches(batch=8, length=50, steps=2, seed=1)
+    assert x.shape == y.shape == (16, 50, 88) and w.shape == (16, 50)
+    assert set(map(float, set(x.ravel()))) <= {0.0, 1.0}
+    assert 0.01 < x.mean() < 0.08
