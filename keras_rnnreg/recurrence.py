@@ -69,6 +69,20 @@ def _compiled(fn):
     return call
 
 
+def _scan(f, init, xs, reverse=False):
+    """``ops.scan`` over a tuple of time-major sequences, also of unknown length.
+
+    The TensorFlow backend's ``scan`` fails when several ``xs`` have an unknown
+    static length (it calls a method on ``None``), which is what whole test
+    sequences of varying length produce. Scanning over the step index and
+    slicing the sequences inside the step avoids that, at no measurable cost.
+    """
+    if not isinstance(xs, (tuple, list)):
+        return ops.scan(f, init, xs, reverse=reverse)
+    steps = ops.arange(ops.shape(xs[0])[0])
+    return ops.scan(lambda carry, t: f(carry, tuple(x[t] for x in xs)), init, steps, reverse=reverse)
+
+
 def _tensors(*values):
     """Read variables into tensors: custom gradients must not capture variables."""
     return tuple(ops.copy(v) if isinstance(v, keras.Variable) else ops.convert_to_tensor(v) for v in values)
@@ -109,7 +123,7 @@ def _shared_backward(upstream, kernel, h0, hs):
         return out, out
 
     zeros = ops.zeros_like(h0)
-    (dh0, _), (_, das) = ops.scan(back, (zeros, zeros), (upstream, hs), reverse=True)
+    (dh0, _), (_, das) = _scan(back, (zeros, zeros), (upstream, hs), reverse=True)
     h_prev = _previous_states(h0, hs)
     d_kernel = ops.einsum("tbi,tbj->ij", h_prev, das)
     return das, d_kernel, dh0
@@ -136,7 +150,7 @@ def _per_step_forward(pre, kernels, h0):
         h = ops.tanh(p + ops.matmul(h, k))
         return h, h
 
-    return ops.scan(step, h0, (pre, kernels))[1]
+    return _scan(step, h0, (pre, kernels))[1]
 
 
 def _per_step_backward(upstream, kernels, h0, hs):
@@ -147,7 +161,7 @@ def _per_step_backward(upstream, kernels, h0, hs):
         return out, out
 
     zeros = ops.zeros_like(h0)
-    (dh0, _), (_, das) = ops.scan(back, (zeros, zeros), (upstream, hs, kernels), reverse=True)
+    (dh0, _), (_, das) = _scan(back, (zeros, zeros), (upstream, hs, kernels), reverse=True)
     h_prev = _previous_states(h0, hs)
     d_kernels = ops.einsum("tbi,tbj->tij", h_prev, das)
     return das, d_kernels, dh0
@@ -194,7 +208,7 @@ def _dropconnect_fn(rate):
             h = ops.tanh(p + ops.matmul(h, ops.where(m, kernel_s, 0.0)))
             return h, h
 
-        return ops.scan(step, h0, (pre, mask))[1]
+        return _scan(step, h0, (pre, mask))[1]
 
     def backward(upstream, kernel, h0, mask, hs):
         kernel_st = ops.transpose(kernel * scale)
@@ -206,7 +220,7 @@ def _dropconnect_fn(rate):
             return out, out
 
         zeros = ops.zeros_like(h0)
-        (dh0, _), (_, das) = ops.scan(back, (zeros, zeros), (upstream, hs, mask), reverse=True)
+        (dh0, _), (_, das) = _scan(back, (zeros, zeros), (upstream, hs, mask), reverse=True)
         h_prev = _previous_states(h0, hs)
         outer = ops.einsum("tbi,tbj->tij", h_prev, das)
         d_kernel = scale * ops.sum(ops.where(mask, outer, 0.0), axis=0)
@@ -266,7 +280,7 @@ def _lrt_recurrence_fn(mode, stddev):
             h = ops.tanh(p + ops.matmul(h, kernel) + stddev * e * s)
             return (h, s), (h, s)
 
-        _, (hs, scales) = ops.scan(step, (h0, noise_scale(h0, kernel_sq)), (pre, eps))
+        _, (hs, scales) = _scan(step, (h0, noise_scale(h0, kernel_sq)), (pre, eps))
         return hs, scales
 
     def backward(upstream, kernel, h0, eps, hs, scales):
@@ -287,7 +301,7 @@ def _lrt_recurrence_fn(mode, stddev):
             return (dh_prev, da, r), (dh_prev, da, r)
 
         zeros = ops.zeros_like(h0)
-        (dh0, _, _), (_, das, rs) = ops.scan(
+        (dh0, _, _), (_, das, rs) = _scan(
             back, (zeros, zeros, zeros), (upstream, hs, h_prev, eps, scales), reverse=True
         )
         d_kernel = ops.einsum("tbi,tbj->ij", h_prev, das)
@@ -390,7 +404,7 @@ def _fast_dropout_fn(keep, variance):
             out = (m_new, v_new, mu, var)
             return out, out
 
-        return ops.scan(step, (m0, v0, m0, v0), (mu_in, var_in))[1]
+        return _scan(step, (m0, v0, m0, v0), (mu_in, var_in))[1]
 
     def backward(g_m, g_v, kernel, m0, v0, ms, vs, mus, vars_):
         kernel_sq = ops.square(kernel)
@@ -428,7 +442,7 @@ def _fast_dropout_fn(keep, variance):
             return out, out
 
         zeros = ops.zeros_like(m0)
-        (dm0, dv0, _, _), (_, _, dmus, dvars) = ops.scan(
+        (dm0, dv0, _, _), (_, _, dmus, dvars) = _scan(
             back, (zeros, zeros, zeros, zeros), (g_m, g_v, ms, vs, mus, vars_, m_prev), reverse=True
         )
         v_prev = _previous_states(v0, vs)

@@ -87,3 +87,26 @@ def test_defaults_and_overrides():
 def test_bad_names_and_values_raise(name, overrides, message):
     with pytest.raises(ValueError, match=message):
         models.get(name, **overrides)
+
+
+@pytest.mark.parametrize("name", ["rnn", "rnn_fd", "rnn_n", "rnn_mn", "rnn_do", "rnn_ff"])
+def test_unknown_sequence_length_in_graph_mode(name):
+    """Whole test sequences have varying lengths: a graph traced with T unknown must
+    run forward (both modes) and backward. (Regression: keras.ops.scan over several
+    sequences of unknown length failed.)"""
+    import tensorflow as tf
+
+    model = models.get(name, units=8, seed=0)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None, 88), tf.float32)])
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        return model(x, training=False), grads
+
+    for length in (7, 13):
+        x = (np.random.RandomState(length).uniform(size=(2, length, 88)) < 0.1).astype("float32")
+        probs, grads = step(x)
+        assert probs.shape == (2, length, 88)
+        assert all(g is not None and np.all(np.isfinite(g)) for g in grads)
