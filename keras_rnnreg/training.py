@@ -40,15 +40,31 @@ import numpy as np
 from keras_rnnreg import callbacks as cb
 from keras_rnnreg import evaluation, export, models, optim, rundir
 
-#: Defaults of :func:`train` (and of the ``train`` command). With these, a
-#: plain RNN on JSB Chorales trains in about five minutes on two CPU cores.
+#: Defaults of :func:`train` (and of the ``train`` command), picked by measurement
+#: on JSB Chorales with 2 CPU cores (test NLL in nats per time step, early
+#: stopping on val_nll):
+#:
+#: ========================================  =========  ==========
+#: setting (200 units, batch 8, clipnorm 5)  test NLL   wall time
+#: ========================================  =========  ==========
+#: rnn, adam 1e-3 (the defaults)              8.76       ~75 s
+#: rnn, adam 5e-4                             8.78       ~2 min
+#: rnn, sgd Nesterov 0.05, momentum 0.9       9.04       ~1.5 min
+#: rnn, sgd Nesterov 0.01, momentum 0.9       9.05       ~2 min
+#: rnn (100 units), sgd Nesterov 0.05         8.98       ~45 s
+#: rnn_do, sgd Nesterov 0.05                  8.71       ~4 min
+#: ========================================  =========  ==========
+#:
+#: SGD with Nesterov momentum (the paper's optimizer) overfits within ~15
+#: epochs at step sizes that make progress in minutes; Adam reaches a better
+#: minimum sooner. Pass ``optimizer="sgd"`` for the paper's setting.
 DEFAULTS = {
     "model": "rnn",
     "dataset": "jsb_chorales",
     "epochs": 200,
     "batch_size": 8,
-    "optimizer": "sgd",
-    "learning_rate": 0.05,
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
     "momentum": 0.9,
     "clipnorm": 5.0,
     "patience": 20,

@@ -15,7 +15,7 @@ def trained_run(tmp_path_factory, data_dir):
     run = tmp_path_factory.mktemp("e2e") / "run"
     code = cli.main([
         "keras-rnnreg", "train", "--model", "rnn", "--dataset", "jsb_chorales", "--units", "32",
-        "--epochs", "8", "--batch_size", "8", "--learning_rate", "0.05", "--clipnorm", "5",
+        "--epochs", "8", "--batch_size", "8", "--optimizer", "sgd", "--learning_rate", "0.05", "--clipnorm", "5",
         "--max_train_sequences", "60", "--max_valid_sequences", "12", "--max_test_sequences", "12",
         "--verbose", "0", "--run_dir", str(run), "--data_dir", str(data_dir), "--seed", "0",
     ])

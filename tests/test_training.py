@@ -17,6 +17,7 @@ from keras_rnnreg import cli, rundir, training
 TINY = dict(
     hyperparameters={"units": 16},
     batch_size=8,
+    optimizer="sgd",
     learning_rate=0.05,
     max_train_sequences=24,
     max_valid_sequences=8,
@@ -91,7 +92,7 @@ def test_diverging_run_stops_with_status_diverged(tmp_path, data_dir, capsys):
     run = tmp_path / "div"
     code = cli.main([
         "keras-rnnreg", "train", "--model", "rnn", "--units", "16", "--epochs", "5",
-        "--learning_rate", "1e12", "--clipnorm", "0", "--max_train_sequences", "24",
+        "--optimizer", "sgd", "--learning_rate", "1e12", "--clipnorm", "0", "--max_train_sequences", "24",
         "--max_valid_sequences", "4", "--max_test_sequences", "4", "--verbose", "0",
         "--notensorboard", "--run_dir", str(run), "--data_dir", str(data_dir),
     ])
