@@ -34,8 +34,8 @@ def make_predictor(model, bucket=64):
     zero-padded at the end to a multiple of ``bucket`` (the outputs are cut
     back to ``T``). A causal model's outputs for the real steps do not depend
     on that padding; the padding keeps the number of distinct static shapes,
-    hence of traces, small, and static shapes work for every layer (some
-    ``keras.ops.scan`` uses fail on a dynamic time axis). Other callables
+    hence of traces and of XLA compilations of the recurrence loops (one per
+    shape), small. Other callables
     (a SavedModel signature, a ``TFSMLayer``) are called as they are.
     """
     import keras
