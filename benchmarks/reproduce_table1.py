@@ -123,6 +123,8 @@ def write_table(results, args):
             f"{_optimizer(r)} | {_num(r.get('wall_time_s')):.0f} | "
             f"{r.get('status')} |"
         )
+    total = sum(_num(r.get("wall_time_s")) for r in results)
+    lines += ["", f"Total wall time of the runs: {total:.0f} s ({total / 60:.1f} min)."]
     _atomic_write(args.out, "\n".join(lines) + "\n")
     _atomic_write(pathlib.Path(args.out).with_suffix(".json"), json.dumps(results, indent=2, default=str))
 
