@@ -13,6 +13,7 @@ import keras
 from keras import ops
 
 from keras_rnnreg import noise as noise_lib
+from keras_rnnreg.layer_args import check_units, set_weight_args, weight_args_config
 from keras_rnnreg import recurrence
 
 
@@ -50,20 +51,21 @@ class FastDropoutSimpleRNN(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"units must be an integer >= 1; got {units!r}")
-        self.units = units
+        self.units = check_units(units)
         self.input_rate = noise_lib.check_rate("input_rate", input_rate)
         self.hidden_rate = noise_lib.check_rate("hidden_rate", hidden_rate)
         self.variance_approximation = noise_lib.check_choice(
             "variance_approximation", variance_approximation, recurrence.VARIANCE_APPROXIMATIONS
         )
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        set_weight_args(
+            self,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+        )
 
     def build(self, input_shape):
         self.kernel = self.add_weight(
@@ -105,12 +107,7 @@ class FastDropoutSimpleRNN(keras.layers.Layer):
                 "input_rate": self.input_rate,
                 "hidden_rate": self.hidden_rate,
                 "variance_approximation": self.variance_approximation,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "recurrent_regularizer": keras.regularizers.serialize(self.recurrent_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                **weight_args_config(self),
             }
         )
         return config
@@ -142,14 +139,15 @@ class FastDropoutDense(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"units must be an integer >= 1; got {units!r}")
-        self.units = units
+        self.units = check_units(units)
         self.rate = noise_lib.check_rate("rate", rate)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        set_weight_args(
+            self,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+        )
 
     def build(self, input_shape):
         mean_shape = input_shape[0]
@@ -183,10 +181,7 @@ class FastDropoutDense(keras.layers.Layer):
             {
                 "units": self.units,
                 "rate": self.rate,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                **weight_args_config(self),
             }
         )
         return config

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_rnnreg import noise as noise_lib
+from keras_rnnreg.layer_args import check_units, set_weight_args, weight_args_config
 
 
 @keras.saving.register_keras_serializable(package="keras_rnnreg")
@@ -42,9 +43,7 @@ class NoisyDense(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"units must be an integer >= 1; got {units!r}")
-        self.units = units
+        self.units = check_units(units)
         self.activation = keras.activations.get(activation)
         self.weight_noise = noise_lib.check_choice(
             "weight_noise", weight_noise, (None,) + noise_lib.GAUSSIAN_KINDS
@@ -54,10 +53,13 @@ class NoisyDense(keras.layers.Layer):
             "noise_implementation", noise_implementation, noise_lib.IMPLEMENTATIONS
         )
         self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        set_weight_args(
+            self,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+        )
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -115,10 +117,7 @@ class NoisyDense(keras.layers.Layer):
                 "stddev": self.stddev,
                 "noise_implementation": self.noise_implementation,
                 "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                **weight_args_config(self),
                 "seed": self.seed,
             }
         )

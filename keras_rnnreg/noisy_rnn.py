@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_rnnreg import noise as noise_lib
+from keras_rnnreg.layer_args import check_units, set_weight_args, weight_args_config
 from keras_rnnreg import recurrence
 
 
@@ -72,9 +73,7 @@ class NoisySimpleRNN(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"units must be an integer >= 1; got {units!r}")
-        self.units = units
+        self.units = check_units(units)
         self.recurrent_noise = noise_lib.check_choice(
             "recurrent_noise", recurrent_noise, (None,) + noise_lib.NOISE_KINDS
         )
@@ -91,12 +90,15 @@ class NoisySimpleRNN(keras.layers.Layer):
             "noise_implementation", noise_implementation, noise_lib.IMPLEMENTATIONS
         )
         self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        set_weight_args(
+            self,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+        )
         self.return_sequences = return_sequences
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -213,12 +215,7 @@ class NoisySimpleRNN(keras.layers.Layer):
                 "input_stddev": self.input_stddev,
                 "noise_implementation": self.noise_implementation,
                 "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "recurrent_regularizer": keras.regularizers.serialize(self.recurrent_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                **weight_args_config(self),
                 "return_sequences": self.return_sequences,
                 "seed": self.seed,
             }
