@@ -16,7 +16,8 @@ def test_throughput_table_and_markdown(tmp_path):
     for r in rows:
         assert r["train_fps"] > 0 and r["infer_fps"] > 0
         assert r["train_ratio"] > 0 and r["infer_ratio"] > 0
-    assert rows[0]["train_ratio"] == rows[0]["infer_ratio"] == 1.0
+        assert r["train_cpu_fps"] > 0 and r["train_cpu_ratio"] > 0 and r["infer_cpu_ratio"] > 0
+    assert rows[0]["train_ratio"] == rows[0]["infer_ratio"] == rows[0]["train_cpu_ratio"] == 1.0
 
     text = out.read_text()
     assert text == result["markdown"]
@@ -24,11 +25,12 @@ def test_throughput_table_and_markdown(tmp_path):
     for field in ("date:", "machine:", "TensorFlow", "Keras", "batch 2", "hidden units 4",
                   "sequence length 5", "1 repeats", "seed 0", "wall time:"):
         assert field in text, field
-    header = "| model | whole-model XLA | train frames/s | train ratio | inference frames/s | inference ratio |"
+    header = ("| model | whole-model XLA | train frames/s | train ratio | inference frames/s | inference ratio "
+              "| train frames/CPU-s | train CPU ratio | inference frames/CPU-s | inference CPU ratio |")
     assert header in text
     table_rows = [line for line in text.splitlines() if re.match(r"\| (simplernn|rnn|rnn_do) \|", line)]
     assert len(table_rows) == 3
-    assert all(len(line.split("|")) == 8 for line in table_rows)
+    assert all(len(line.split("|")) == 12 for line in table_rows)
 
     # The inputs are binary piano rolls of realistic density.
     x, y, w = throughput.make_batches(batch=8, length=50, steps=2, seed=1)
