@@ -134,3 +134,46 @@ def test_tanh_moments_match_monte_carlo():
     np.testing.assert_allclose(ops.convert_to_numpy(zero_var), 0.0, atol=1e-7)
     _, published = recurrence.tanh_moments(mu, np.zeros_like(var), "wang_manning")
     assert ops.convert_to_numpy(published).max() > 0.01
+
+
+def test_dropconnect_recurrence_matches_autodiff():
+    pre, kernel, h0, w = _inputs()
+    rate = 0.3
+    keep = tf.constant(RNG.uniform(size=(T, H, H)) >= rate)
+
+    def reference(pre, kernel, h0):
+        masked = tf.where(keep, kernel / (1 - rate), tf.zeros_like(kernel))
+        return _reference_simple(pre, masked, h0)
+
+    def fn(pre, kernel, h0):
+        return recurrence.dropconnect_recurrence(pre, kernel, h0, keep, rate)
+
+    out, grads = _grads(fn, [pre, kernel, h0], w)
+    ref_out, ref_grads = _grads(reference, [pre, kernel, h0], w)
+    np.testing.assert_allclose(out, ref_out, rtol=1e-12, atol=1e-12)
+    for g, r in zip(grads, ref_grads):
+        np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("which", ["shared", "per_step", "lrt", "dropconnect", "fast_dropout"])
+def test_xla_compiled_loops_match_uncompiled_in_float32(which, monkeypatch):
+    """float32 inputs take the XLA-compiled loops; they agree with the plain ones."""
+    pre, kernel, h0, w = (tf.cast(t, tf.float32) for t in _inputs(per_step=which == "per_step"))
+    eps = tf.constant(RNG.normal(size=(T, B, H)), tf.float32)
+    keep = tf.constant(RNG.uniform(size=(T, H, H)) >= 0.3)
+
+    def fn(pre, kernel, h0):
+        if which == "lrt":
+            return recurrence.noisy_recurrence(pre, kernel, h0, eps, 0.2, "multiplicative")
+        if which == "dropconnect":
+            return recurrence.dropconnect_recurrence(pre, kernel, h0, keep, 0.3)
+        if which == "fast_dropout":
+            return recurrence.fast_dropout_recurrence(pre, tf.abs(pre), kernel, h0, tf.abs(h0), 0.8)[0]
+        return recurrence.simple_recurrence(pre, kernel, h0)
+
+    compiled = _grads(fn, [pre, kernel, h0], w)
+    monkeypatch.setattr(recurrence, "XLA_LOOPS", False)
+    plain = _grads(fn, [pre, kernel, h0], w)
+    np.testing.assert_allclose(compiled[0], plain[0], rtol=1e-5, atol=1e-6)
+    for g, r in zip(compiled[1], plain[1]):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5)
