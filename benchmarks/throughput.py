@@ -7,8 +7,10 @@ in one process and at one shape:
 
 - training frames/s: ``model.fit`` over ``--steps`` cached batches of
   ``(x, y, sample_weight)``, SGD with Nesterov momentum
-  (:func:`keras_rnnreg.optim.compile_model`, Keras's default
-  ``jit_compile="auto"`` for every model, the baseline included);
+  (:func:`keras_rnnreg.optim.compile_model` with ``jit_compile="auto"``: the
+  library's default for the zoo models, whole-model XLA where
+  :func:`keras_rnnreg.optim.prefers_whole_model_xla` says so; Keras's own
+  default for the baseline, which is no XLA on a CPU-only machine);
 - inference frames/s: ``model.predict`` over the same batches.
 
 A frame is one time step of one sequence (``batch * length`` frames a batch).
@@ -21,6 +23,10 @@ repeats of the throughputs and of the ratios.
 
 Inputs are synthetic piano rolls (binary, 88 notes, ~4% density, notes held
 over several frames, a few zero-padded leading frames with weight 0), seeded.
+
+A reference row ``simplernn_xla`` (the baseline compiled with
+``jit_compile=True``; ``--no-xla-reference`` drops it) shows what whole-model
+XLA alone does for Keras's layer.
 
 ``--memory`` additionally measures, in a fresh subprocess per model, the peak
 resident-memory growth of training steps (see :func:`memory_worker`).
@@ -43,6 +49,7 @@ import numpy as np  # noqa: E402
 
 NUM_NOTES = 88
 BASELINE = "simplernn"
+XLA_REFERENCE = "simplernn_xla"  # the baseline with jit_compile=True
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "results" / "throughput.md"
 
@@ -104,12 +111,12 @@ def build(name, units, seed):
 
     from keras_rnnreg import models
 
-    if name != BASELINE:
+    if name not in (BASELINE, XLA_REFERENCE):
         return models.get(name, units=units, seed=seed)
     inputs = keras.Input(shape=(None, NUM_NOTES))
     hidden = keras.layers.SimpleRNN(units, return_sequences=True, seed=seed)(inputs)
     outputs = keras.layers.Dense(NUM_NOTES, activation="sigmoid")(hidden)
-    return keras.Model(inputs, outputs, name=BASELINE)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def compile_for_benchmark(model, jit_compile="auto"):
@@ -126,6 +133,8 @@ class Bench:
 
         keras.utils.set_random_seed(seed)
         self.name = name
+        if name == XLA_REFERENCE:
+            jit_compile = True
         self.model = compile_for_benchmark(build(name, units, seed), jit_compile)
         self.train_ds, self.infer_ds = train_ds, infer_ds
         self.frames = frames_per_pass
@@ -348,7 +357,7 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
         f"- batch {settings['batch']}, hidden units {settings['units']}, sequence length "
         f"{settings['length']}, {settings['steps']} batches per pass, {settings['repeats']} repeats "
         f"(median reported, after one warm-up pass), seed {settings['seed']}, "
-        f"jit_compile={settings['jit_compile']!r} (baseline: 'auto')",
+        f"jit_compile={settings['jit_compile']!r} for the zoo models (baseline: Keras's 'auto')",
         f"- wall time: {wall_s:.0f} s",
         "",
         "Frames/s: frames (sequence steps) per second; training = `model.fit` (SGD, Nesterov "
@@ -356,8 +365,11 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
         "the model's throughput over the SimpleRNN baseline's, measured alternately "
         "(baseline before and after each model, per repeat), median over repeats. "
         "Inputs: synthetic binary piano rolls, ~4% density. Whole-model XLA: the model's "
-        "`jit_compile` (Keras's `'auto'` turns XLA off on a CPU-only machine); the recurrence "
-        "loops of the keras_rnnreg layers are XLA-compiled in either case "
+        "`jit_compile`. With `'auto'` the zoo models get keras_rnnreg's default "
+        "(`keras_rnnreg.optim.prefers_whole_model_xla`: XLA except for fast dropout and "
+        "per-step DropConnect) and the baseline Keras's (no XLA on a CPU-only machine); "
+        "`simplernn_xla` is the baseline forced to XLA, for reference. The recurrence loops "
+        "of the keras_rnnreg layers are XLA-compiled in either case "
         "(`keras_rnnreg.recurrence.XLA_LOOPS`). CPU columns: frames per CPU second of the "
         "whole process (all threads, `time.process_time`), i.e. the compute each model "
         "costs. On this virtual machine wall-clock passes are often stretched to one fixed "
@@ -403,6 +415,8 @@ def parse_args(argv=None):
                    help="comma-separated zoo model names (default: all ten)")
     p.add_argument("--jit-compile", default="auto", choices=["auto", "true", "false"],
                    help="jit_compile of the zoo models (the baseline always uses Keras's default 'auto')")
+    p.add_argument("--xla-reference", action=argparse.BooleanOptionalAction, default=True,
+                   help=f"also measure {XLA_REFERENCE}: the baseline compiled with jit_compile=True")
     p.add_argument("--memory", action="store_true",
                    help="also measure training-step peak memory (fresh subprocess per model)")
     p.add_argument("--memory-units", type=int, default=400)
@@ -414,6 +428,7 @@ def parse_args(argv=None):
     args.models = [m for m in args.models.split(",") if m]
     for m in args.models:
         models.spec(m)  # ValueError naming the valid names
+    args.timed = args.models + ([XLA_REFERENCE] if args.xla_reference else [])
     args.jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     return args
 
@@ -427,7 +442,7 @@ def main(argv=None):
     command = "python -m benchmarks.throughput " + " ".join(sys.argv[1:] if argv is None else argv)
     start = time.perf_counter()
     settings = {k: getattr(args, k) for k in ("batch", "units", "length", "steps", "repeats", "seed", "jit_compile")}
-    result = measure(args.models, args.batch, args.units, args.length, args.steps, args.repeats, args.seed,
+    result = measure(args.timed, args.batch, args.units, args.length, args.steps, args.repeats, args.seed,
                      args.jit_compile, log=lambda s: print(s, file=sys.stderr, flush=True))
     memory = memory_settings = None
     if args.memory:

@@ -16,8 +16,9 @@ distribution for per-example weight noise, and cheap); ``"exact"`` samples a
 weight matrix per step, shared by the batch.
 """
 
-import keras
 from keras import ops
+
+from keras_rnnreg import rng
 
 NOISE_KINDS = ("additive", "multiplicative", "dropconnect")
 GAUSSIAN_KINDS = ("additive", "multiplicative")
@@ -54,19 +55,29 @@ def perturb(weights, kind, level, seed_generator, shape=None):
     """
     shape = tuple(weights.shape) if shape is None else shape
     if kind == "additive":
-        return weights + keras.random.normal(shape, stddev=level, seed=seed_generator, dtype=weights.dtype)
+        return weights + rng.normal(shape, seed_generator, stddev=level, dtype=weights.dtype)
     if kind == "multiplicative":
-        delta = keras.random.normal(shape, stddev=level, seed=seed_generator, dtype=weights.dtype)
+        delta = rng.normal(shape, seed_generator, stddev=level, dtype=weights.dtype)
         return weights + weights * delta
     if kind == "dropconnect":
-        keep = dropconnect_keep_mask(shape, level, seed_generator, dtype=weights.dtype)
+        keep = dropconnect_keep_mask(shape, level, seed_generator)
         return ops.where(keep, weights / (1.0 - level), ops.zeros_like(weights))
     raise ValueError(f"unknown noise kind {kind!r}")
 
 
-def dropconnect_keep_mask(shape, rate, seed_generator, dtype="float32"):
-    """Boolean mask of kept weights, each kept with probability ``1 - rate``."""
-    return keras.random.uniform(shape, seed=seed_generator, dtype=dtype) >= rate
+DROPCONNECT_RESOLUTION = 1 << 16
+
+
+def dropconnect_keep_mask(shape, rate, seed_generator):
+    """Boolean mask of kept weights, each kept with probability ``1 - rate``.
+
+    Drawn from 16-bit uniform integers (:func:`keras_rnnreg.rng.bits16`, half the
+    random-number work of float uniforms): a weight is dropped when its integer
+    is below ``round(rate * 2^16)``, so the drop probability is ``rate`` rounded
+    to a multiple of ``2^-16`` (off by at most ``7.6e-6``).
+    """
+    threshold = int(round(float(rate) * DROPCONNECT_RESOLUTION))
+    return rng.bits16(shape, seed_generator) >= threshold
 
 
 def lrt_preactivation_noise(x, weights, kind, stddev, seed_generator):
@@ -77,7 +88,7 @@ def lrt_preactivation_noise(x, weights, kind, stddev, seed_generator):
     ``stddev^2 * sum_d x_d^2 W_du^2`` (multiplicative).
     """
     out_shape = tuple(ops.shape(x)[:-1]) + (weights.shape[-1],)
-    eps = keras.random.normal(out_shape, seed=seed_generator, dtype=x.dtype)
+    eps = rng.normal(out_shape, seed_generator, dtype=x.dtype)
     if kind == "additive":
         scale = ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True) + 1e-12)
     elif kind == "multiplicative":

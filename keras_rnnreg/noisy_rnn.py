@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_rnnreg import noise as noise_lib
 from keras_rnnreg.layer_args import check_units, set_weight_args, weight_args_config
-from keras_rnnreg import recurrence
+from keras_rnnreg import recurrence, rng
 
 
 @keras.saving.register_keras_serializable(package="keras_rnnreg")
@@ -187,7 +187,7 @@ class NoisySimpleRNN(keras.layers.Layer):
                     kernel, kind, level, self.seed_generator, shape=(steps,) + tuple(kernel.shape)
                 )
             else:
-                eps = keras.random.normal(ops.shape(pre), seed=self.seed_generator, dtype=pre.dtype)
+                eps = rng.normal(ops.shape(pre), self.seed_generator, dtype=pre.dtype)
                 hs = recurrence.noisy_recurrence(pre, kernel, h0, eps, level, kind)
                 return self._format(hs)
         return self._format(recurrence.simple_recurrence(pre, kernel, h0))

@@ -35,6 +35,34 @@ def make_optimizer(name="sgd", learning_rate=1e-3, momentum=0.9, clipnorm=None):
     return keras.optimizers.Adam(**kwargs)
 
 
+def prefers_whole_model_xla(model):
+    """Whether ``jit_compile="auto"`` compiles ``model``'s train/predict steps with XLA.
+
+    Keras's own ``"auto"`` never uses XLA on a CPU-only TensorFlow machine. For
+    models built on :class:`~keras_rnnreg.NoisySimpleRNN` whole-model XLA is
+    faster there too: one compiled program per step instead of a graph of small
+    ops around the compiled recurrence loops (``python -m benchmarks.throughput``
+    with ``--jit-compile true`` vs ``false``; results/throughput.md). Models with
+    fast-dropout layers and per-step DropConnect are the exceptions: their
+    training steps measured slower under whole-model XLA (CPU-time ratios to
+    SimpleRNN 0.47 vs 0.61 for ``rnn_fd``, 0.57 vs 0.73 for ``rnn_do``), so they
+    keep the plain graph, where the graph executor runs the mask draw and the
+    gradient contractions beside the compiled recurrence loops.
+    """
+    from keras_rnnreg.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
+    from keras_rnnreg.noisy_rnn import NoisySimpleRNN
+
+    if keras.backend.backend() != "tensorflow":
+        return False
+    layers = list(model._flatten_layers(include_self=False, recursive=True))
+    if any(isinstance(layer, (FastDropoutSimpleRNN, FastDropoutDense)) for layer in layers):
+        return False
+    rnns = [layer for layer in layers if isinstance(layer, NoisySimpleRNN)]
+    if any(rnn.recurrent_noise == "dropconnect" and rnn.recurrent_noise_scope == "step" for rnn in rnns):
+        return False
+    return bool(rnns)
+
+
 def compile_model(model, optimizer="sgd", learning_rate=1e-3, momentum=0.9, clipnorm=None,
                   jit_compile="auto", steps_per_execution=1):
     """Compile ``model`` with the NLL loss and the frame-weighted NLL metric.
@@ -42,9 +70,14 @@ def compile_model(model, optimizer="sgd", learning_rate=1e-3, momentum=0.9, clip
     ``optimizer`` is a name (see :func:`make_optimizer`) or an optimizer instance.
     The metric is named ``nll`` (so validation reports ``val_nll``); pass the
     per-frame weights of the data pipelines as ``sample_weight``.
+    ``jit_compile="auto"`` turns whole-model XLA on where
+    :func:`prefers_whole_model_xla` says so and otherwise leaves the choice to
+    Keras; ``True`` / ``False`` force it.
     """
     if isinstance(optimizer, str):
         optimizer = make_optimizer(optimizer, learning_rate, momentum, clipnorm)
+    if jit_compile == "auto" and prefers_whole_model_xla(model):
+        jit_compile = True
     model.compile(
         optimizer=optimizer,
         loss=NoteNLL(),

@@ -12,7 +12,10 @@ def test_throughput_table_and_markdown(tmp_path):
     result = throughput.main(argv)
 
     rows = result["result"]["rows"]
-    assert [r["model"] for r in rows] == ["simplernn", "rnn", "rnn_do"]
+    assert [r["model"] for r in rows] == ["simplernn", "rnn", "rnn_do", "simplernn_xla"]
+    # jit_compile="auto": Keras's choice for the baseline (no XLA on CPU), the library's for
+    # the zoo (whole-model XLA, except per-step DropConnect); the reference row forces XLA.
+    assert [r["xla"] for r in rows] == [False, True, False, True]
     for r in rows:
         assert r["train_fps"] > 0 and r["infer_fps"] > 0
         assert r["train_ratio"] > 0 and r["infer_ratio"] > 0
@@ -28,8 +31,8 @@ def test_throughput_table_and_markdown(tmp_path):
     header = ("| model | whole-model XLA | train frames/s | train ratio | inference frames/s | inference ratio "
               "| train frames/CPU-s | train CPU ratio | inference frames/CPU-s | inference CPU ratio |")
     assert header in text
-    table_rows = [line for line in text.splitlines() if re.match(r"\| (simplernn|rnn|rnn_do) \|", line)]
-    assert len(table_rows) == 3
+    table_rows = [line for line in text.splitlines() if re.match(r"\| (simplernn|rnn|rnn_do|simplernn_xla) \|", line)]
+    assert len(table_rows) == 4
     assert all(len(line.split("|")) == 12 for line in table_rows)
 
     # The inputs are binary piano rolls of realistic density.

@@ -96,3 +96,24 @@ def test_noisy_dense_output_noise_variance(kind, implementation):
         delta = np.linalg.lstsq(x[:, 3], noisy[:, 3] - clean[:, 3], rcond=None)[0]
         np.testing.assert_allclose(x[:, 3] @ delta, noisy[:, 3] - clean[:, 3], atol=1e-3)
     np.testing.assert_array_equal(layer(x, training=False), clean)
+
+
+def test_bits16_are_uniform_16_bit_integers():
+    """200,000 draws (odd last axis, so one half-word is cut): range, mean within 4.5
+    standard errors (SE = 2^16 / sqrt(12 n)), low and high halves both uniform, and the
+    DropConnect threshold of p = 0.2 dropping 0.2 +- 0.004 of them."""
+    from keras_rnnreg import rng
+
+    seed = keras.random.SeedGenerator(3)
+    draws = keras.ops.convert_to_numpy(rng.bits16((20000, 9), seed)).reshape(20000, 9)
+    assert draws.dtype == np.int32 and draws.min() >= 0 and draws.max() < 2**16
+    n = draws.size
+    assert abs(draws.mean() - (2**16 - 1) / 2) < 4.5 * 2**16 / np.sqrt(12 * n)
+    # Columns 0-4 come from low half-words, 5-8 from high ones: both uniform.
+    for half in (draws[:, :5], draws[:, 5:]):
+        counts = np.bincount(half.ravel() >> 12, minlength=16) / half.size
+        np.testing.assert_allclose(counts, 1 / 16, atol=0.004)
+    drop = (draws < round(0.2 * 2**16)).mean()
+    assert abs(drop - 0.2) < 0.004
+    again = keras.ops.convert_to_numpy(rng.bits16((20000, 9), keras.random.SeedGenerator(3)))
+    np.testing.assert_array_equal(again.reshape(20000, 9), draws)

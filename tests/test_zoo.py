@@ -55,6 +55,21 @@ def test_models_compile_with_xla(name, jsb_batches):
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
 
 
+def test_auto_jit_compile_is_whole_model_xla_except_fast_dropout_and_per_step_dropconnect():
+    """compile_model(jit_compile="auto"): XLA for the zoo models measured faster with it
+    (benchmarks.throughput), plain graph for rnn_fd and rnn_do, Keras's choice otherwise."""
+    expected = {name: name not in ("rnn_fd", "rnn_do") for name in ALL}
+    got = {name: bool(compile_model(models.get(name, units=8)).jit_compile) for name in ALL}
+    assert got == expected
+    assert compile_model(models.get("rnn", units=8), jit_compile=False).jit_compile is False
+    inputs = keras.Input((None, 88))
+    plain = keras.Model(inputs, keras.layers.Dense(88, activation="sigmoid")(keras.layers.SimpleRNN(8, return_sequences=True)(inputs)))
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        assert compile_model(plain).jit_compile is False  # Keras's "auto" on a CPU-only TensorFlow
+
+
 def test_nbr_adds_penalties_on_all_three_matrices():
     model = models.get("rnn_nbr", units=8, l1=1e-3, l2=1e-2)
     assert len(model.losses) == 3
