@@ -6,8 +6,7 @@ Philox on CPU; inside an XLA-compiled function (``jit_compile=True``) it lowers
 to a generic bit generator that is ~35x slower on CPU (230 ms instead of 7 ms
 for the ``(100, 32, 200)`` normal draw of one per-step-noise batch), which made
 whole-model XLA unusable for the noisy models. Naming Philox explicitly gives
-the same numbers as ``keras.random`` in a plain graph (same seeds, same
-stream) and fast draws under XLA. Other backends use ``keras.random`` as is.
+fast draws in both. Other backends use ``keras.random`` as is.
 """
 
 import keras
@@ -25,12 +24,25 @@ def _tf_seed(seed):
 
 
 def normal(shape, seed, stddev=1.0, dtype="float32"):
-    """``N(0, stddev^2)`` samples of ``shape``; ``seed`` as for ``keras.random.normal``."""
+    """``N(0, stddev^2)`` samples of ``shape``; ``seed`` as for ``keras.random.normal``.
+
+    On TensorFlow by inversion, ``stddev * ndtri(u)`` with ``u`` uniform on the
+    midpoints ``(k + 1/2) 2^-23`` of the float32 uniform grid (symmetric, never 0
+    or 1): exact in distribution up to the tails beyond 5.3 standard deviations
+    (probability 1.2e-7), and about half the cost of TensorFlow's Box-Muller
+    sampler (3.9 vs 7.2 ms wall, 7 vs 13 ms CPU for 640,000 draws under XLA on
+    2 CPU cores; per-step weight noise draws that many every batch).
+    """
     if not _TF:
         return keras.random.normal(shape, stddev=stddev, seed=seed, dtype=dtype)
     import tensorflow as tf
 
-    return tf.random.stateless_normal(shape, seed=_tf_seed(seed), stddev=stddev, dtype=dtype, alg=ALGORITHM)
+    # float64 draws use the float64 grid (k + 1/2) 2^-52; others are drawn in float32.
+    wide = tf.as_dtype(dtype) == tf.float64
+    u = tf.random.stateless_uniform(shape, seed=_tf_seed(seed), dtype=tf.float64 if wide else tf.float32,
+                                    alg=ALGORITHM)
+    z = tf.math.ndtri(u + (2.0**-53 if wide else 2.0**-24))
+    return tf.cast(z * stddev if stddev != 1.0 else z, dtype)
 
 
 def uniform(shape, seed, dtype="float32"):
