@@ -123,17 +123,10 @@ def _check_positive(name, value, allow_none=False):
 
 def _resolve_hyperparameters(model, hyperparameters, seed):
     """Defaults of ``model`` updated with ``hyperparameters`` (unknown names rejected)."""
-    full = models.default_hyperparameters(model)  # ValueError for an unknown model
     hyperparameters = dict(hyperparameters or {})
     if "seed" in hyperparameters:
         raise ValueError("pass the seed as train(seed=...), not as a model hyperparameter")
-    unknown = sorted(set(hyperparameters) - set(full))
-    if unknown:
-        raise ValueError(
-            f"model {model!r} has no hyperparameter {', '.join(unknown)}; "
-            f"its hyperparameters are: {', '.join(sorted(k for k in full if k != 'seed'))}"
-        )
-    full.update(hyperparameters)
+    full = models.resolve_hyperparameters(model, hyperparameters)
     full["seed"] = seed
     return full
 

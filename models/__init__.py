@@ -14,6 +14,7 @@ from keras_rnnreg.models.zoo import (
     default_hyperparameters,
     get,
     names,
+    resolve_hyperparameters,
     spec,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "default_hyperparameters",
     "get",
     "names",
+    "resolve_hyperparameters",
     "spec",
 ]

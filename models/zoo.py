@@ -134,6 +134,25 @@ def _seed(base, offset):
     return None if base is None else base + offset
 
 
+def resolve_hyperparameters(name, overrides=None):
+    """The full hyperparameters of model ``name``: its defaults updated with ``overrides``.
+
+    Raises:
+        ValueError: unknown model name, or an override that is not one of the
+            model's hyperparameters (the message lists the valid ones).
+    """
+    hp = spec(name).hyperparameters()
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(hp))
+    if unknown:
+        raise ValueError(
+            f"model {name!r} has no hyperparameter {', '.join(unknown)}; "
+            f"valid hyperparameters: {', '.join(sorted(hp))}"
+        )
+    hp.update(overrides)
+    return hp
+
+
 def get(name, **overrides):
     """Build the zoo model ``name`` (uncompiled ``keras.Model``).
 
@@ -148,14 +167,7 @@ def get(name, **overrides):
         ValueError: unknown name, unknown hyperparameter or a bad value.
     """
     model_spec = spec(name)
-    hp = model_spec.hyperparameters()
-    unknown = sorted(set(overrides) - set(hp))
-    if unknown:
-        raise ValueError(
-            f"model {name!r} has no hyperparameter {', '.join(unknown)}; "
-            f"valid hyperparameters: {', '.join(sorted(hp))}"
-        )
-    hp.update(overrides)
+    hp = resolve_hyperparameters(name, overrides)
     _validate(name, hp)
     seed = hp["seed"]
 

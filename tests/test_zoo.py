@@ -125,3 +125,14 @@ def test_unknown_sequence_length_in_graph_mode(name):
         probs, grads = step(x)
         assert probs.shape == (2, length, 88)
         assert all(g is not None and np.all(np.isfinite(g)) for g in grads)
+
+
+def test_resolve_hyperparameters_is_the_check_get_and_train_share():
+    hp = models.resolve_hyperparameters("rnn_mns", {"sigma": 0.05})
+    assert hp == {**models.default_hyperparameters("rnn_mns"), "sigma": 0.05}
+    with pytest.raises(ValueError, match="model 'rnn' has no hyperparameter sigma; valid hyperparameters: .*units"):
+        models.resolve_hyperparameters("rnn", {"sigma": 0.1})
+    from keras_rnnreg import training
+
+    with pytest.raises(ValueError, match="model 'rnn' has no hyperparameter sigma; valid hyperparameters"):
+        training.train("rnn", hyperparameters={"sigma": 0.1})
