@@ -25,6 +25,8 @@ import os
 import pathlib
 import time
 
+from benchmarks.provenance import code_version
+
 # Paper's Table 1 (NOTES.md): test NLL, nats per time step.
 PAPER = {
     "rnn": (8.58, 3.43, 7.58, 6.99),
@@ -105,6 +107,8 @@ def write_table(results, args):
         f"--epochs {args.epochs} --patience {args.patience} --seed {args.seed}"
         + (f" --units {args.units}" if args.units else "")
         + "`",
+        "",
+        f"Code: {code_version()}.",
         "",
         "Each model at its zoo defaults (`keras_rnnreg.models.default_hyperparameters`), trained with the "
         "training defaults of `keras_rnnreg.training.DEFAULTS` (batch 8, gradient clipping, early stopping "

@@ -47,6 +47,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from benchmarks.provenance import code_version  # noqa: E402
+
 NUM_NOTES = 88
 BASELINE = "simplernn"
 XLA_REFERENCE = "simplernn_xla"  # the baseline with jit_compile=True
@@ -342,6 +344,7 @@ def environment():
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        "code": code_version(),
     }
 
 
@@ -354,6 +357,7 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
         f"- date: {env['date']}",
         f"- machine: {env['machine']}",
         f"- Python {env['python']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}",
+        f"- code: {env['code']}",
         f"- batch {settings['batch']}, hidden units {settings['units']}, sequence length "
         f"{settings['length']}, {settings['steps']} batches per pass, {settings['repeats']} repeats "
         f"(median reported, after one warm-up pass), seed {settings['seed']}, "
@@ -366,8 +370,8 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
         "(baseline before and after each model, per repeat), median over repeats. "
         "Inputs: synthetic binary piano rolls, ~4% density. Whole-model XLA: the model's "
         "`jit_compile`. With `'auto'` the zoo models get keras_rnnreg's default "
-        "(`keras_rnnreg.optim.prefers_whole_model_xla`: XLA except for fast dropout and "
-        "per-step DropConnect) and the baseline Keras's (no XLA on a CPU-only machine); "
+        "(`keras_rnnreg.optim.prefers_whole_model_xla`: XLA except for fast dropout) "
+        "and the baseline Keras's (no XLA on a CPU-only machine); "
         "`simplernn_xla` is the baseline forced to XLA, for reference. The recurrence loops "
         "of the keras_rnnreg layers are XLA-compiled in either case "
         "(`keras_rnnreg.recurrence.XLA_LOOPS`). CPU columns: frames per CPU second of the "

@@ -71,13 +71,13 @@ DROPCONNECT_RESOLUTION = 1 << 16
 def dropconnect_keep_mask(shape, rate, seed_generator):
     """Boolean mask of kept weights, each kept with probability ``1 - rate``.
 
-    Drawn from 16-bit uniform integers (:func:`keras_rnnreg.rng.bits16`, half the
-    random-number work of float uniforms): a weight is dropped when its integer
-    is below ``round(rate * 2^16)``, so the drop probability is ``rate`` rounded
-    to a multiple of ``2^-16`` (off by at most ``7.6e-6``).
+    Drawn from 16-bit uniform integers (:func:`keras_rnnreg.rng.bits16_at_least`,
+    half the random-number work of float uniforms): a weight is dropped when its
+    integer is below ``round(rate * 2^16)``, so the drop probability is ``rate``
+    rounded to a multiple of ``2^-16`` (off by at most ``7.6e-6``).
     """
     threshold = int(round(float(rate) * DROPCONNECT_RESOLUTION))
-    return rng.bits16(shape, seed_generator) >= threshold
+    return rng.bits16_at_least(shape, seed_generator, threshold)
 
 
 def lrt_preactivation_noise(x, weights, kind, stddev, seed_generator):

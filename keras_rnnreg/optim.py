@@ -43,11 +43,11 @@ def prefers_whole_model_xla(model):
     faster there too: one compiled program per step instead of a graph of small
     ops around the compiled recurrence loops (``python -m benchmarks.throughput``
     with ``--jit-compile true`` vs ``false``; results/throughput.md). Models with
-    fast-dropout layers and per-step DropConnect are the exceptions: their
-    training steps measured slower under whole-model XLA (CPU-time ratios to
-    SimpleRNN 0.47 vs 0.61 for ``rnn_fd``, 0.57 vs 0.73 for ``rnn_do``), so they
-    keep the plain graph, where the graph executor runs the mask draw and the
-    gradient contractions beside the compiled recurrence loops.
+    fast-dropout layers are the exception: their training step measured slower
+    under whole-model XLA (CPU-time ratio to SimpleRNN 0.47 vs 0.61 as a plain
+    graph), so they keep the plain graph, where the graph executor runs the
+    moment projections and gradient contractions beside the compiled
+    recurrence loops.
     """
     from keras_rnnreg.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
     from keras_rnnreg.noisy_rnn import NoisySimpleRNN
@@ -57,10 +57,7 @@ def prefers_whole_model_xla(model):
     layers = list(model._flatten_layers(include_self=False, recursive=True))
     if any(isinstance(layer, (FastDropoutSimpleRNN, FastDropoutDense)) for layer in layers):
         return False
-    rnns = [layer for layer in layers if isinstance(layer, NoisySimpleRNN)]
-    if any(rnn.recurrent_noise == "dropconnect" and rnn.recurrent_noise_scope == "step" for rnn in rnns):
-        return False
-    return bool(rnns)
+    return any(isinstance(layer, NoisySimpleRNN) for layer in layers)
 
 
 def compile_model(model, optimizer="sgd", learning_rate=1e-3, momentum=0.9, clipnorm=None,

@@ -211,20 +211,25 @@ def _dropconnect_fn(rate):
         return _scan(step, h0, (pre, mask))[1]
 
     def backward(upstream, kernel, h0, mask, hs):
+        # A fori_loop, not a scan: the masked weight gradient is summed in the
+        # loop, so no (T, H, H) tensor of per-step outer products is formed
+        # (64 MiB at H = 400), and das is written into a preallocated buffer.
         kernel_st = ops.transpose(kernel * scale)
-
-        def back(carry, inputs):
-            g, h, m = inputs
-            da = (g + carry[0]) * (1.0 - h * h)
-            out = (ops.matmul(da, ops.where(ops.transpose(m), kernel_st, 0.0)), da)
-            return out, out
-
-        zeros = ops.zeros_like(h0)
-        (dh0, _), (_, das) = _scan(back, (zeros, zeros), (upstream, hs, mask), reverse=True)
         h_prev = _previous_states(h0, hs)
-        outer = ops.einsum("tbi,tbj->tij", h_prev, das)
-        d_kernel = scale * ops.sum(ops.where(mask, outer, 0.0), axis=0)
-        return das, d_kernel, dh0
+        steps = ops.shape(hs)[0]
+
+        def back(i, carry):
+            dh, d_kernel, das = carry
+            t = steps - 1 - i
+            h, m = hs[t], mask[t]
+            da = (upstream[t] + dh) * (1.0 - h * h)
+            d_kernel = d_kernel + ops.where(m, ops.matmul(ops.transpose(h_prev[t]), da), 0.0)
+            das = ops.slice_update(das, (t, 0, 0), ops.expand_dims(da, 0))
+            return ops.matmul(da, ops.where(ops.transpose(m), kernel_st, 0.0)), d_kernel, das
+
+        init = (ops.zeros_like(h0), ops.zeros_like(kernel), ops.zeros_like(hs))
+        dh0, d_kernel, das = ops.fori_loop(0, steps, back, init)
+        return das, scale * d_kernel, dh0
 
     forward_c, backward_c = _compiled(forward), _compiled(backward)
 

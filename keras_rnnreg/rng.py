@@ -54,25 +54,30 @@ def uniform(shape, seed, dtype="float32"):
     return tf.random.stateless_uniform(shape, seed=_tf_seed(seed), dtype=dtype, alg=ALGORITHM)
 
 
-def bits16(shape, seed):
-    """Uniform integers in ``[0, 2^16)`` of ``shape`` (int32).
+def bits16_at_least(shape, seed, threshold):
+    """Boolean ``shape``: ``b >= threshold`` for uniform 16-bit integers ``b`` in ``[0, 2^16)``.
 
-    On TensorFlow each 32-bit Philox output supplies two of them (its low and
-    high halves), half the generator work of one uniform float per entry; the
-    DropConnect masks (``T x H x H`` per batch) are the largest draws of the
+    True with probability ``1 - threshold / 2^16``. On TensorFlow each 32-bit
+    Philox output supplies two of the integers (its low and high halves), half
+    the generator work of one uniform float per entry; the halves are compared
+    before they are joined, so no integer tensor of the full shape is formed.
+    The DropConnect masks (``T x H x H`` per batch) are the largest draws of the
     library.
     """
-    shape = tuple(int(d) if not hasattr(d, "dtype") else d for d in shape)
+    threshold = int(threshold)
+    if not 0 <= threshold <= 1 << 16:
+        raise ValueError(f"threshold must be in [0, 2^16], got {threshold}")
     if not _TF:
-        return keras.random.randint(shape, 0, 1 << 16, seed=seed, dtype="int32")
+        return keras.random.randint(shape, 0, 1 << 16, seed=seed, dtype="int32") >= threshold
     import tensorflow as tf
 
-    last = shape[-1]
+    last = int(shape[-1])
     half = (last + 1) // 2
     words = tf.random.stateless_uniform(
         tuple(shape[:-1]) + (half,), seed=_tf_seed(seed), minval=None, maxval=None, dtype=tf.uint32, alg=ALGORITHM
     )
-    low = tf.bitwise.bitwise_and(words, 0xFFFF)
-    high = tf.bitwise.right_shift(words, 16)
-    both = tf.cast(tf.concat([low, high], axis=-1), tf.int32)
+    t = tf.constant(threshold, tf.uint32)
+    low = tf.bitwise.bitwise_and(words, 0xFFFF) >= t
+    high = tf.bitwise.right_shift(words, 16) >= t
+    both = tf.concat([low, high], axis=-1)
     return both if 2 * half == last else both[..., :last]

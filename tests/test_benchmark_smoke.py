@@ -14,8 +14,8 @@ def test_throughput_table_and_markdown(tmp_path):
     rows = result["result"]["rows"]
     assert [r["model"] for r in rows] == ["simplernn", "rnn", "rnn_do", "simplernn_xla"]
     # jit_compile="auto": Keras's choice for the baseline (no XLA on CPU), the library's for
-    # the zoo (whole-model XLA, except per-step DropConnect); the reference row forces XLA.
-    assert [r["xla"] for r in rows] == [False, True, False, True]
+    # the zoo (whole-model XLA, except fast dropout); the reference row forces XLA.
+    assert [r["xla"] for r in rows] == [False, True, True, True]
     for r in rows:
         assert r["train_fps"] > 0 and r["infer_fps"] > 0
         assert r["train_ratio"] > 0 and r["infer_ratio"] > 0
@@ -26,7 +26,7 @@ def test_throughput_table_and_markdown(tmp_path):
     assert text == result["markdown"]
     assert "Command: `python -m benchmarks.throughput --batch=2" in text
     for field in ("date:", "machine:", "TensorFlow", "Keras", "batch 2", "hidden units 4",
-                  "sequence length 5", "1 repeats", "seed 0", "wall time:"):
+                  "sequence length 5", "1 repeats", "seed 0", "wall time:", "code: "):
         assert field in text, field
     header = ("| model | whole-model XLA | train frames/s | train ratio | inference frames/s | inference ratio "
               "| train frames/CPU-s | train CPU ratio | inference frames/CPU-s | inference CPU ratio |")

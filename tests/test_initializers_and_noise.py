@@ -98,25 +98,22 @@ def test_noisy_dense_output_noise_variance(kind, implementation):
     np.testing.assert_array_equal(layer(x, training=False), clean)
 
 
-def test_bits16_are_uniform_16_bit_integers():
-    """200,000 draws (odd last axis, so one half-word is cut): range, mean within 4.5
-    standard errors (SE = 2^16 / sqrt(12 n)), low and high halves both uniform, and the
-    DropConnect threshold of p = 0.2 dropping 0.2 +- 0.004 of them."""
+@pytest.mark.parametrize("threshold", [0, 13107, 32768, 60000])
+def test_bits16_at_least_is_true_with_probability_one_minus_threshold(threshold):
+    """200,000 draws with an odd last axis (columns 0-4 from low half-words, 5-8 from
+    high ones): each half True with probability 1 - threshold / 2^16 within 4.5 standard
+    errors; the same seed gives the same draws."""
     from keras_rnnreg import rng
 
-    seed = keras.random.SeedGenerator(3)
-    draws = keras.ops.convert_to_numpy(rng.bits16((20000, 9), seed)).reshape(20000, 9)
-    assert draws.dtype == np.int32 and draws.min() >= 0 and draws.max() < 2**16
-    n = draws.size
-    assert abs(draws.mean() - (2**16 - 1) / 2) < 4.5 * 2**16 / np.sqrt(12 * n)
-    # Columns 0-4 come from low half-words, 5-8 from high ones: both uniform.
+    draws = keras.ops.convert_to_numpy(rng.bits16_at_least((20000, 9), keras.random.SeedGenerator(3), threshold))
+    assert draws.shape == (20000, 9) and draws.dtype == bool
+    p = 1 - threshold / 2**16
     for half in (draws[:, :5], draws[:, 5:]):
-        counts = np.bincount(half.ravel() >> 12, minlength=16) / half.size
-        np.testing.assert_allclose(counts, 1 / 16, atol=0.004)
-    drop = (draws < round(0.2 * 2**16)).mean()
-    assert abs(drop - 0.2) < 0.004
-    again = keras.ops.convert_to_numpy(rng.bits16((20000, 9), keras.random.SeedGenerator(3)))
-    np.testing.assert_array_equal(again.reshape(20000, 9), draws)
+        assert abs(half.mean() - p) <= 4.5 * np.sqrt(p * (1 - p) / half.size) + 1e-12
+    again = keras.ops.convert_to_numpy(rng.bits16_at_least((20000, 9), keras.random.SeedGenerator(3), threshold))
+    np.testing.assert_array_equal(again, draws)
+    with pytest.raises(ValueError, match="threshold"):
+        rng.bits16_at_least((2, 2), 0, 70000)
 
 
 @pytest.mark.parametrize("jit", [False, True])

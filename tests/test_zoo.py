@@ -55,10 +55,10 @@ def test_models_compile_with_xla(name, jsb_batches):
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
 
 
-def test_auto_jit_compile_is_whole_model_xla_except_fast_dropout_and_per_step_dropconnect():
+def test_auto_jit_compile_is_whole_model_xla_except_fast_dropout():
     """compile_model(jit_compile="auto"): XLA for the zoo models measured faster with it
-    (benchmarks.throughput), plain graph for rnn_fd and rnn_do, Keras's choice otherwise."""
-    expected = {name: name not in ("rnn_fd", "rnn_do") for name in ALL}
+    (benchmarks.throughput), plain graph for rnn_fd, Keras's choice otherwise."""
+    expected = {name: name != "rnn_fd" for name in ALL}
     got = {name: bool(compile_model(models.get(name, units=8)).jit_compile) for name in ALL}
     assert got == expected
     assert compile_model(models.get("rnn", units=8), jit_compile=False).jit_compile is False
