@@ -41,8 +41,23 @@ def normal(shape, seed, stddev=1.0, dtype="float32"):
     wide = tf.as_dtype(dtype) == tf.float64
     u = tf.random.stateless_uniform(shape, seed=_tf_seed(seed), dtype=tf.float64 if wide else tf.float32,
                                     alg=ALGORITHM)
-    z = tf.math.ndtri(u + (2.0**-53 if wide else 2.0**-24))
+    z = _materialized(tf.math.ndtri(u + (2.0**-53 if wide else 2.0**-24)))
     return tf.cast(z * stddev if stddev != 1.0 else z, dtype)
+
+
+def _materialized(z):
+    """``z`` unchanged, computed once into a buffer under XLA.
+
+    XLA fuses the Philox expansion into each element-wise consumer of a draw
+    (``pre + scale * eps``), where it runs ~3x slower than as a draw of its own
+    (20 vs 7 ms for ``(100, 32, 200)``, it evaluates a whole 4-word Philox block
+    per element). A second consumer that needs every element, a reduction, makes
+    XLA compute the draw once instead of duplicating it. ``0 * max(z)`` is 0
+    (``z`` is finite: the uniforms stay inside ``(0, 1)``), so values are unchanged.
+    """
+    import tensorflow as tf
+
+    return z + 0.0 * tf.reduce_max(z)
 
 
 def uniform(shape, seed, dtype="float32"):
