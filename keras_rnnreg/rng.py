@@ -6,7 +6,9 @@ Philox on CPU; inside an XLA-compiled function (``jit_compile=True``) it lowers
 to a generic bit generator that is ~35x slower on CPU (230 ms instead of 7 ms
 for the ``(100, 32, 200)`` normal draw of one per-step-noise batch), which made
 whole-model XLA unusable for the noisy models. Naming Philox explicitly gives
-fast draws in both. Other backends use ``keras.random`` as is.
+fast draws in both. TensorFlow's Philox kernels for a plain graph and for XLA
+order their outputs differently, so a seed reproduces a run only under the same
+``jit_compile`` setting. Other backends use ``keras.random`` as is.
 """
 
 import keras
