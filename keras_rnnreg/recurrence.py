@@ -327,7 +327,6 @@ def _lrt_recurrence_fn(mode, stddev):
 
         return hs, grad
 
-    recurrence.loops = (forward_c, backward_c)  # for benchmarks
     return recurrence
 
 
@@ -473,5 +472,4 @@ def _fast_dropout_fn(keep, variance):
 
         return (ms, vs), grad
 
-    recurrence.loops = (forward_c, backward_c)  # for benchmarks
     return recurrence

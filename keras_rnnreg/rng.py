@@ -62,15 +62,6 @@ def _materialized(z):
     return z + 0.0 * tf.reduce_max(z)
 
 
-def uniform(shape, seed, dtype="float32"):
-    """``U[0, 1)`` samples of ``shape``; ``seed`` as for ``keras.random.uniform``."""
-    if not _TF:
-        return keras.random.uniform(shape, seed=seed, dtype=dtype)
-    import tensorflow as tf
-
-    return tf.random.stateless_uniform(shape, seed=_tf_seed(seed), dtype=dtype, alg=ALGORITHM)
-
-
 def bits16_at_least(shape, seed, threshold):
     """Boolean ``shape``: ``b >= threshold`` for uniform 16-bit integers ``b`` in ``[0, 2^16)``.
 
