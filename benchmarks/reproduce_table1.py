@@ -158,6 +158,10 @@ def plot_spectral_radius(results, path):
 
 
 def main(argv=None):
+    from keras_rnnreg._startup import prefer_bfc_cpu_allocator
+
+    # As the command line does (before TensorFlow's first op; see _startup).
+    prefer_bfc_cpu_allocator()
     run_all(parse_args(argv))
 
 

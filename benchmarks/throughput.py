@@ -29,7 +29,13 @@ A reference row ``simplernn_xla`` (the baseline compiled with
 XLA alone does for Keras's layer.
 
 ``--memory`` additionally measures, in a fresh subprocess per model, the peak
-resident-memory growth of training steps (see :func:`memory_worker`).
+memory of training steps (see :func:`memory_worker`).
+
+The process uses TensorFlow's BFC allocator on the CPU (``--cpu-allocator
+bfc``, the default, as ``python -m keras_rnnreg`` does; see
+:func:`keras_rnnreg._startup.prefer_bfc_cpu_allocator`): with ``malloc``
+every XLA step page-faults its buffers in again. The report names the
+allocator that was in effect.
 """
 
 import argparse
@@ -254,42 +260,66 @@ def _reset_peak_rss():
 
 
 def memory_worker(name, batch, units, length, steps, seed):
-    """Peak resident-memory growth (MiB) of ``steps`` training steps of one model.
+    """Peak memory (MiB) that ``steps`` training steps of one model add.
 
     Run in a fresh process. The model is built, compiled and trained for one
     pass first (graph tracing and XLA compilation, whose memory is not part of
-    a training step); then the kernel's peak-RSS counter is reset
-    (``/proc/self/clear_refs``) and ``steps`` more training steps run. Reported:
-    ``VmHWM - VmRSS`` at the reset, i.e. the extra host memory the steps needed
-    at their peak (activations saved for the backward pass, gradients,
-    temporaries), plus the process's total peak RSS. Where the counter cannot be
-    reset, the growth of ``ru_maxrss`` over the measured steps is reported.
+    a training step); then ``steps`` more training steps run. Reported: the
+    peak of memory in use during those steps above what was in use before them
+    (activations saved for the backward pass, gradients, temporaries), plus
+    the process's total peak RSS. With TensorFlow's BFC allocator the peak is
+    the allocator's own count of bytes in use (``tf.config.experimental.
+    get_memory_info``, reset before the steps): exact, every tensor and XLA
+    buffer on the CPU device. With ``malloc`` it is the growth of the kernel's
+    peak-RSS counter (``VmHWM``, reset via ``/proc/self/clear_refs``), which
+    also sees allocator caching, so it is noisier; where that counter cannot
+    be reset, the growth of ``ru_maxrss``.
     """
     import resource
 
     import keras
+    import tensorflow as tf
+
+    from keras_rnnreg._startup import bfc_cpu_allocator_active
 
     train_ds, _ = make_datasets(batch, length, steps, seed)
     keras.utils.set_random_seed(seed)
     model = compile_for_benchmark(build(name, units, seed))
     model.fit(train_ds, epochs=1, verbose=0)
-    resettable = _reset_peak_rss()
-    before = _proc_status_kib("VmRSS") if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    model.fit(train_ds, epochs=1, verbose=0)
-    peak = _proc_status_kib("VmHWM") if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    total = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across
+    # fork and exec, so a worker would report the benchmark process's peak.
+    warm_peak_kib = _proc_status_kib("VmHWM")
+    if bfc_cpu_allocator_active():
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+        model.fit(train_ds, epochs=1, verbose=0)
+        growth = tf.config.experimental.get_memory_info("CPU:0")["peak"] - before
+        method = "BFC allocator peak"
+    else:
+        resettable = _reset_peak_rss()
+        before = _proc_status_kib("VmRSS") if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        model.fit(train_ds, epochs=1, verbose=0)
+        peak = _proc_status_kib("VmHWM") if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        growth = 1024 * (peak - before)
+        method = "VmHWM reset" if resettable else "ru_maxrss growth"
+    end_peak_kib = _proc_status_kib("VmHWM")
+    if warm_peak_kib is None or end_peak_kib is None:
+        total_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    else:
+        total_kib = max(warm_peak_kib, end_peak_kib)
     return {
         "model": name,
-        "step_peak_mib": max(0, peak - before) / 1024.0,
-        "process_peak_mib": total / 1024.0,
-        "method": "VmHWM reset" if resettable else "ru_maxrss growth",
+        "step_peak_mib": max(0, growth) / 2.0**20,
+        "process_peak_mib": total_kib / 1024.0,
+        "method": method,
     }
 
 
-def measure_memory(names, batch=32, units=400, length=100, steps=4, seed=0, log=print):
+def measure_memory(names, batch=32, units=400, length=100, steps=4, seed=0, cpu_allocator="bfc", log=print):
     rows = []
     for name in [BASELINE] + list(names):
         cmd = [sys.executable, "-m", "benchmarks.throughput", "--memory-worker", name,
+               f"--cpu-allocator={cpu_allocator}",
                f"--batch={batch}", f"--units={units}", f"--length={length}", f"--steps={steps}",
                f"--seed={seed}"]
         out = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
@@ -324,11 +354,11 @@ def format_table(rows):
 
 def format_memory_table(rows):
     lines = [
-        "| model | training-step peak RSS growth (MiB) | process peak RSS (MiB) |",
-        "|---|---:|---:|",
+        "| model | training-step peak memory (MiB) | measured by | process peak RSS (MiB) |",
+        "|---|---:|---|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['step_peak_mib']:.1f} | {r['process_peak_mib']:.0f} |")
+        lines.append(f"| {r['model']} | {r['step_peak_mib']:.1f} | {r['method']} | {r['process_peak_mib']:.0f} |")
     return "\n".join(lines)
 
 
@@ -336,7 +366,14 @@ def environment():
     import keras
     import tensorflow as tf
 
+    from keras_rnnreg._startup import BFC_ENV_VAR, bfc_cpu_allocator_active
+
+    if bfc_cpu_allocator_active():
+        allocator = f"TensorFlow's BFC allocator (`{BFC_ENV_VAR}=true`)"
+    else:
+        allocator = "malloc (TensorFlow's default)"
     return {
+        "allocator": allocator,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPU cores, "
                    f"{platform.system()} {platform.release()}), GPUs: "
@@ -358,6 +395,7 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
         f"- machine: {env['machine']}",
         f"- Python {env['python']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}",
         f"- code: {env['code']}",
+        f"- CPU allocator: {env['allocator']}",
         f"- batch {settings['batch']}, hidden units {settings['units']}, sequence length "
         f"{settings['length']}, {settings['steps']} batches per pass, {settings['repeats']} repeats "
         f"(median reported, after one warm-up pass), seed {settings['seed']}, "
@@ -390,11 +428,13 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
             "",
             f"batch {memory_settings['batch']}, hidden units {memory_settings['units']}, sequence "
             f"length {memory_settings['length']}; one fresh process per model. Measured: after one "
-            "warm-up pass (tracing, XLA compilation), the Linux peak-RSS counter (VmHWM) is reset "
-            f"via /proc/self/clear_refs and {memory_settings['steps']} training steps run; reported "
-            "is the peak resident set size reached minus the resident size at the reset (host "
-            "memory of activations kept for the backward pass, gradients and temporaries), and "
-            "the whole process's peak RSS (includes TF/XLA runtime and compilation).",
+            f"warm-up pass (tracing, XLA compilation), {memory_settings['steps']} training steps run; "
+            "reported is the peak of memory in use during them above the memory in use before them "
+            "(activations kept for the backward pass, gradients and temporaries), and the whole "
+            "process's peak RSS (includes TF/XLA runtime and compilation). \"BFC allocator peak\": "
+            "TensorFlow's allocator counts the bytes in use (exact); \"VmHWM reset\" (with malloc): "
+            "growth of the Linux peak-RSS counter, reset via /proc/self/clear_refs before the "
+            "steps, which also sees malloc's caching and is noisier.",
             "",
             format_memory_table(memory),
             "",
@@ -403,6 +443,17 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
 
 
 # -- command line ---------------------------------------------------------------
+
+
+def _cpu_allocator_from_argv(argv):
+    """The ``--cpu-allocator`` value in ``argv`` (read before argparse: parsing imports TensorFlow)."""
+    value = "bfc"
+    for i, arg in enumerate(argv):
+        if arg.startswith("--cpu-allocator="):
+            value = arg.split("=", 1)[1]
+        elif arg == "--cpu-allocator" and i + 1 < len(argv):
+            value = argv[i + 1]
+    return value
 
 
 def parse_args(argv=None):
@@ -426,6 +477,9 @@ def parse_args(argv=None):
     p.add_argument("--memory-units", type=int, default=400)
     p.add_argument("--memory-batch", type=int, default=32)
     p.add_argument("--memory-steps", type=int, default=4)
+    p.add_argument("--cpu-allocator", default="bfc", choices=["bfc", "malloc"],
+                   help="TensorFlow's CPU allocator for this process and the memory workers "
+                        "(sets TF_CPU_ALLOCATOR_USE_BFC; takes effect only before TensorFlow's first op)")
     p.add_argument("--output", default=str(DEFAULT_OUTPUT), help="markdown report ('' for none)")
     p.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -438,12 +492,17 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    from keras_rnnreg._startup import BFC_ENV_VAR
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Before anything runs a TensorFlow op; inherited by the memory workers.
+    os.environ[BFC_ENV_VAR] = "true" if _cpu_allocator_from_argv(argv) == "bfc" else "false"
     args = parse_args(argv)
     if args.memory_worker:
         row = memory_worker(args.memory_worker, args.batch, args.units, args.length, args.steps, args.seed)
         print(json.dumps(row))
         return row
-    command = "python -m benchmarks.throughput " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.throughput " + " ".join(argv)
     start = time.perf_counter()
     settings = {k: getattr(args, k) for k in ("batch", "units", "length", "steps", "repeats", "seed", "jit_compile")}
     result = measure(args.timed, args.batch, args.units, args.length, args.steps, args.repeats, args.seed,
@@ -453,7 +512,8 @@ def main(argv=None):
         memory_settings = {"batch": args.memory_batch, "units": args.memory_units, "length": args.length,
                            "steps": args.memory_steps}
         memory = measure_memory(args.models, args.memory_batch, args.memory_units, args.length,
-                                args.memory_steps, args.seed, log=lambda s: print(s, file=sys.stderr, flush=True))
+                                args.memory_steps, args.seed, args.cpu_allocator,
+                                log=lambda s: print(s, file=sys.stderr, flush=True))
     wall = time.perf_counter() - start
     print(format_table(result["rows"]))
     if memory:

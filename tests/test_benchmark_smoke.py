@@ -26,7 +26,7 @@ def test_throughput_table_and_markdown(tmp_path):
     assert text == result["markdown"]
     assert "Command: `python -m benchmarks.throughput --batch=2" in text
     for field in ("date:", "machine:", "TensorFlow", "Keras", "batch 2", "hidden units 4",
-                  "sequence length 5", "1 repeats", "seed 0", "wall time:", "code: "):
+                  "sequence length 5", "1 repeats", "seed 0", "wall time:", "code: ", "CPU allocator: "):
         assert field in text, field
     header = ("| model | whole-model XLA | train frames/s | train ratio | inference frames/s | inference ratio "
               "| train frames/CPU-s | train CPU ratio | inference frames/CPU-s | inference CPU ratio |")
@@ -40,3 +40,29 @@ def test_throughput_table_and_markdown(tmp_path):
     assert x.shape == y.shape == (16, 50, 88) and w.shape == (16, 50)
     assert set(map(float, set(x.ravel()))) <= {0.0, 1.0}
     assert 0.01 < x.mean() < 0.08
+
+
+def _memory_row(allocator, units):
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "benchmarks.throughput", "--memory-worker", "rnn", f"--cpu-allocator={allocator}",
+           "--batch=4", f"--units={units}", "--length=20", "--steps=2"]
+    out = subprocess.run(cmd, cwd=throughput.REPO_ROOT, capture_output=True, text=True, check=True, timeout=300)
+    return json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
+
+
+def test_memory_worker_counts_training_step_memory():
+    # With the BFC allocator the step peak is TensorFlow's own byte count: it must cover at
+    # least the float32 weights and their gradients (2 * units^2 * 4 bytes for W_hh alone)
+    # and grow with the hidden size. Fresh processes: the allocator is chosen at start-up.
+    small, large = _memory_row("bfc", 64), _memory_row("bfc", 512)
+    assert small["method"] == large["method"] == "BFC allocator peak"
+    assert large["step_peak_mib"] > 2 * 512 * 512 * 4 / 2**20
+    assert large["step_peak_mib"] > 4 * small["step_peak_mib"]
+    # The process peak is this worker's own (VmHWM), not a peak inherited from its parent.
+    assert 100 < small["process_peak_mib"] < 4000
+    malloc = _memory_row("malloc", 64)
+    assert malloc["method"] in ("VmHWM reset", "ru_maxrss growth")
+    assert malloc["step_peak_mib"] >= 0
