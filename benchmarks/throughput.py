@@ -171,6 +171,34 @@ class Bench:
         return self._timed(lambda: self.model.predict(self.infer_ds, verbose=0))
 
 
+def matmul_rates(batch, units, loop_steps=1000, repeats=5):
+    """Matmul speed of this machine under XLA, GFLOP per CPU second (all threads).
+
+    ``loop``: the recurrent matmul ``(batch x units) @ (units x units)``
+    repeated ``loop_steps`` times in one compiled while loop (the best a
+    recurrence's matmuls can do here); ``large``: one ``2048^3`` matmul. A
+    yardstick for the models' rates: ``rnn``'s training matmul work is
+    ``~0.42 MFLOP`` per frame at 200 hidden units.
+    """
+    import tensorflow as tf
+
+    def rate(fn, flops):
+        fn().numpy()  # compile
+        cpu = time.process_time()
+        for _ in range(repeats):
+            fn().numpy()
+        return flops * repeats / max(time.process_time() - cpu, 1e-9) / 1e9
+
+    gen = tf.random.Generator.from_seed(0)
+    w = gen.normal((units, units)) * (0.5 / units**0.5)
+    h0 = gen.normal((batch, units))
+    step = tf.function(lambda: tf.while_loop(lambda i, h: i < loop_steps, lambda i, h: (i + 1, tf.matmul(h, w)),
+                                             (0, h0))[1], jit_compile=True)
+    a, b = gen.normal((2048, 2048)), gen.normal((2048, 2048))
+    large = tf.function(lambda: tf.matmul(a, b), jit_compile=True)
+    return {"loop": rate(step, 2.0 * batch * units * units * loop_steps), "large": rate(large, 2.0 * 2048**3)}
+
+
 def measure(names, batch=32, units=200, length=100, steps=40, repeats=5, seed=0, jit_compile="auto",
             log=print):
     """Benchmark ``names`` against the baseline; returns the result dict."""
@@ -269,11 +297,14 @@ def memory_worker(name, batch, units, length, steps, seed):
     (activations saved for the backward pass, gradients, temporaries), plus
     the process's total peak RSS. With TensorFlow's BFC allocator the peak is
     the allocator's own count of bytes in use (``tf.config.experimental.
-    get_memory_info``, reset before the steps): exact, every tensor and XLA
-    buffer on the CPU device. With ``malloc`` it is the growth of the kernel's
-    peak-RSS counter (``VmHWM``, reset via ``/proc/self/clear_refs``), which
-    also sees allocator caching, so it is noisier; where that counter cannot
-    be reset, the growth of ``ru_maxrss``.
+    get_memory_info``, reset before the steps), which sees every tensor and
+    XLA buffer on the CPU device but counts whole chunks: the allocator serves
+    a request from a free chunk of up to twice its size without splitting it,
+    so this is an upper bound (a 40 MiB buffer can count as 64 MiB). With
+    ``malloc`` it is the growth of the kernel's peak-RSS counter (``VmHWM``,
+    reset via ``/proc/self/clear_refs``): pages actually touched, but memory
+    malloc cached during the warm-up is not counted again, so this is a lower
+    bound; where the counter cannot be reset, the growth of ``ru_maxrss``.
     """
     import resource
 
@@ -422,6 +453,14 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
         format_table(result["rows"]),
         "",
     ]
+    if "matmul" in result:
+        parts += [
+            f"Matmul yardstick (XLA, GFLOP per CPU second, `matmul_rates`): the recurrent "
+            f"`({settings['batch']} x {settings['units']}) @ ({settings['units']} x {settings['units']})` "
+            f"matmul in a 1000-step loop {result['matmul']['loop']:.0f}, one 2048^3 matmul "
+            f"{result['matmul']['large']:.0f}.",
+            "",
+        ]
     if memory:
         parts += [
             "## Memory of a training step",
@@ -432,9 +471,12 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
             "reported is the peak of memory in use during them above the memory in use before them "
             "(activations kept for the backward pass, gradients and temporaries), and the whole "
             "process's peak RSS (includes TF/XLA runtime and compilation). \"BFC allocator peak\": "
-            "TensorFlow's allocator counts the bytes in use (exact); \"VmHWM reset\" (with malloc): "
-            "growth of the Linux peak-RSS counter, reset via /proc/self/clear_refs before the "
-            "steps, which also sees malloc's caching and is noisier.",
+            "bytes in the chunks TensorFlow's BFC allocator had handed out at the peak, every tensor "
+            "and XLA buffer included; an upper bound, since a request can get a free chunk of up to "
+            "twice its size unsplit (values of exactly 64.0 MiB are such chunks). \"VmHWM reset\" "
+            "(`--cpu-allocator malloc`): growth of the Linux peak-RSS counter, reset via "
+            "/proc/self/clear_refs before the steps; a lower bound, since memory malloc cached "
+            "during the warm-up is reused without growing it.",
             "",
             format_memory_table(memory),
             "",
@@ -507,6 +549,7 @@ def main(argv=None):
     settings = {k: getattr(args, k) for k in ("batch", "units", "length", "steps", "repeats", "seed", "jit_compile")}
     result = measure(args.timed, args.batch, args.units, args.length, args.steps, args.repeats, args.seed,
                      args.jit_compile, log=lambda s: print(s, file=sys.stderr, flush=True))
+    result["matmul"] = matmul_rates(args.batch, args.units)
     memory = memory_settings = None
     if args.memory:
         memory_settings = {"batch": args.memory_batch, "units": args.memory_units, "length": args.length,

@@ -21,6 +21,9 @@ def test_throughput_table_and_markdown(tmp_path):
         assert r["train_ratio"] > 0 and r["infer_ratio"] > 0
         assert r["train_cpu_fps"] > 0 and r["train_cpu_ratio"] > 0 and r["infer_cpu_ratio"] > 0
     assert rows[0]["train_ratio"] == rows[0]["infer_ratio"] == rows[0]["train_cpu_ratio"] == 1.0
+    # The matmul yardstick: positive rates, below any plausible CPU peak.
+    rates = result["result"]["matmul"]
+    assert 0 < rates["loop"] < 5000 and 0 < rates["large"] < 5000
 
     text = out.read_text()
     assert text == result["markdown"]
@@ -31,6 +34,7 @@ def test_throughput_table_and_markdown(tmp_path):
     header = ("| model | whole-model XLA | train frames/s | train ratio | inference frames/s | inference ratio "
               "| train frames/CPU-s | train CPU ratio | inference frames/CPU-s | inference CPU ratio |")
     assert header in text
+    assert re.search(r"matmul in a 1000-step loop \d+, one 2048\^3 matmul \d+\.", text)
     table_rows = [line for line in text.splitlines() if re.match(r"\| (simplernn|rnn|rnn_do|simplernn_xla) \|", line)]
     assert len(table_rows) == 4
     assert all(len(line.split("|")) == 12 for line in table_rows)
