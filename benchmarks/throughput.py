@@ -487,17 +487,6 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
 # -- command line ---------------------------------------------------------------
 
 
-def _cpu_allocator_from_argv(argv):
-    """The ``--cpu-allocator`` value in ``argv`` (read before argparse: parsing imports TensorFlow)."""
-    value = "bfc"
-    for i, arg in enumerate(argv):
-        if arg.startswith("--cpu-allocator="):
-            value = arg.split("=", 1)[1]
-        elif arg == "--cpu-allocator" and i + 1 < len(argv):
-            value = argv[i + 1]
-    return value
-
-
 def parse_args(argv=None):
     from keras_rnnreg import models
 
@@ -537,9 +526,10 @@ def main(argv=None):
     from keras_rnnreg._startup import BFC_ENV_VAR
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    # Before anything runs a TensorFlow op; inherited by the memory workers.
-    os.environ[BFC_ENV_VAR] = "true" if _cpu_allocator_from_argv(argv) == "bfc" else "false"
     args = parse_args(argv)
+    # Importing TensorFlow (parse_args does) is early enough: the allocator is
+    # chosen at its first op. The memory workers inherit the variable.
+    os.environ[BFC_ENV_VAR] = "true" if args.cpu_allocator == "bfc" else "false"
     if args.memory_worker:
         row = memory_worker(args.memory_worker, args.batch, args.units, args.length, args.steps, args.seed)
         print(json.dumps(row))
