@@ -411,44 +411,57 @@ def _fast_dropout_fn(keep, variance):
 
         return _scan(step, (m0, v0, m0, v0), (mu_in, var_in))[1]
 
+    def step_jacobian(ms, vs, mus, vars_):
+        """Coefficients of ``(dmu, dvar) = (a dm + b dv, c dm + d dv)`` for all steps.
+
+        The derivatives of one step's moments with respect to its
+        pre-activation moments depend only on forward values, so they are
+        formed here for all T steps at once (one vectorized pass) instead of
+        inside the sequential backward loop. ``dv`` only counts where the
+        variance was not clipped at 0, which ``b`` and ``d`` absorb.
+        """
+        k1 = 1.0 / ops.sqrt(1.0 + c1 * vars_)
+        k2 = 1.0 / ops.sqrt(1.0 + c2 * vars_)
+        shifted = _ALPHA * (2.0 * mus - _BETA)
+        p = ops.sigmoid(shifted * k2)
+        # m = tanh(mu k1), v = 4 p - (m + 1)^2: dm/dz1 = 1 - m^2, dv/dm = -2 (m + 1).
+        tanh_slope = 1.0 - ms * ms
+        dv_dm = -2.0 * (ms + 1.0)
+        a = tanh_slope * k1
+        c = -0.5 * c1 * mus * k1 * k1 * k1 * tanh_slope
+        dp = 4.0 * p * (1.0 - p)
+        b = dv_dm * a + 2.0 * _ALPHA * k2 * dp
+        d = dv_dm * c - 0.5 * c2 * shifted * k2 * k2 * k2 * dp
+        if corrected:
+            # d/dmu of 4 (sigmoid(2 mu)^2 - sigmoid(alpha (2 mu - beta))).
+            p0 = ops.sigmoid(shifted)
+            s0 = ops.sigmoid(2.0 * mus)
+            b = b + 4.0 * (4.0 * s0 * s0 * (1.0 - s0) - 2.0 * _ALPHA * p0 * (1.0 - p0))
+        unclipped = ops.cast(vs > 0.0, vs.dtype)
+        return a, b * unclipped, c, d * unclipped
+
     def backward(g_m, g_v, kernel, m0, v0, ms, vs, mus, vars_):
         kernel_sq = ops.square(kernel)
-        kernel_t = ops.transpose(kernel)
+        kernel_t = keep * ops.transpose(kernel)
         kernel_sq_t = ops.transpose(kernel_sq)
         m_prev = _previous_states(m0, ms)
+        jacobian = step_jacobian(ms, vs, mus, vars_)
 
         def back(carry, inputs):
             dm_future, dv_future = carry[0], carry[1]
-            gm, gv, m, v, mu, var, mp = inputs
+            gm, gv, mp, a, b, c, d = inputs
             dm = gm + dm_future
-            dv = ops.where(v > 0.0, gv + dv_future, 0.0)
-            k1 = 1.0 / ops.sqrt(1.0 + c1 * var)
-            k2 = 1.0 / ops.sqrt(1.0 + c2 * var)
-            z2 = _ALPHA * (2.0 * mu - _BETA) * k2
-            p = ops.sigmoid(z2)
-            # v = 4 p - (m + 1)^2, m = tanh(mu k1)
-            dm_total = dm - 2.0 * dv * (m + 1.0)
-            dz1 = dm_total * (1.0 - m * m)
-            dz2 = 4.0 * dv * p * (1.0 - p)
-            dmu = dz1 * k1 + dz2 * 2.0 * _ALPHA * k2
-            if corrected:
-                # d/dmu of the correction sigmoid(2 mu)^2 - sigmoid(alpha (2 mu - beta)).
-                p0 = ops.sigmoid(_ALPHA * (2.0 * mu - _BETA))
-                s0 = ops.sigmoid(2.0 * mu)
-                dmu = dmu + 4.0 * dv * (4.0 * s0 * s0 * (1.0 - s0) - 2.0 * _ALPHA * p0 * (1.0 - p0))
-            dvar = (
-                -0.5 * c1 * dz1 * mu * k1 * k1 * k1
-                - 0.5 * c2 * dz2 * _ALPHA * (2.0 * mu - _BETA) * k2 * k2 * k2
-            )
+            dv = gv + dv_future
+            dmu = a * dm + b * dv
+            dvar = c * dm + d * dv
             dvar_w = ops.matmul(dvar, kernel_sq_t)
-            dm_prev = keep * ops.matmul(dmu, kernel_t) + 2.0 * drop_var * mp * dvar_w
-            dv_prev = keep * dvar_w
-            out = (dm_prev, dv_prev, dmu, dvar)
+            dm_prev = ops.matmul(dmu, kernel_t) + (2.0 * drop_var) * mp * dvar_w
+            out = (dm_prev, keep * dvar_w, dmu, dvar)
             return out, out
 
         zeros = ops.zeros_like(m0)
         (dm0, dv0, _, _), (_, _, dmus, dvars) = _scan(
-            back, (zeros, zeros, zeros, zeros), (g_m, g_v, ms, vs, mus, vars_, m_prev), reverse=True
+            back, (zeros, zeros, zeros, zeros), (g_m, g_v, m_prev) + jacobian, reverse=True
         )
         v_prev = _previous_states(v0, vs)
         d_kernel = keep * ops.einsum("tbi,tbj->ij", m_prev, dmus)
