@@ -1,5 +1,6 @@
 """Smoke test of benchmarks.throughput on a tiny shape (structure only, no timing assertions)."""
 
+import os
 import re
 
 from benchmarks import throughput
@@ -32,12 +33,19 @@ def test_throughput_table_and_markdown(tmp_path):
                   "sequence length 5", "1 repeats", "seed 0", "wall time:", "code: ", "CPU allocator: "):
         assert field in text, field
     header = ("| model | whole-model XLA | train frames/s | train ratio | inference frames/s | inference ratio "
-              "| train frames/CPU-s | train CPU ratio | inference frames/CPU-s | inference CPU ratio |")
+              "| train frames/CPU-s | train CPU ratio | inference frames/CPU-s | inference CPU ratio | train cores busy |")
     assert header in text
     assert re.search(r"matmul in a 1000-step loop \d+, one 2048\^3 matmul \d+\.", text)
     table_rows = [line for line in text.splitlines() if re.match(r"\| (simplernn|rnn|rnn_do|simplernn_xla) \|", line)]
     assert len(table_rows) == 4
-    assert all(len(line.split("|")) == 12 for line in table_rows)
+    assert all(len(line.split("|")) == 13 for line in table_rows)
+    # Cores busy: CPU time over wall time of a training pass (at most the core count, with
+    # slack for timer granularity); with one repeat a model has one pass, so it is exactly
+    # its frames/s over its frames/CPU-s.
+    for row in result["result"]["rows"]:
+        assert 0.05 < row["train_cores"] <= os.cpu_count() + 0.5, row
+        if row["model"] != "simplernn":
+            assert abs(row["train_cores"] - row["train_fps"] / row["train_cpu_fps"]) < 1e-9, row
 
     # The inputs are binary piano rolls of realistic density.
     x, y, w = throughput.make_batches(batch=8, length=50, steps=2, seed=1)
