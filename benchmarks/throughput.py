@@ -11,7 +11,9 @@ in one process and at one shape:
   library's default for the zoo models, whole-model XLA where
   :func:`keras_rnnreg.optim.prefers_whole_model_xla` says so; Keras's own
   default for the baseline, which is no XLA on a CPU-only machine);
-- inference frames/s: ``model.predict`` over the same batches.
+- inference frames/s: ``model.predict`` over the same batches, gone over
+  ``--infer-rounds`` times per pass (an inference batch costs about a third of
+  a training batch; longer passes steady the timing).
 
 A frame is one time step of one sequence (``batch * length`` frames a batch).
 Every model is compiled and warmed up (one full pass of each kind) before
@@ -136,7 +138,8 @@ def compile_for_benchmark(model, jit_compile="auto"):
 class Bench:
     """One compiled model and its timed passes."""
 
-    def __init__(self, name, units, seed, train_ds, infer_ds, frames_per_pass, jit_compile="auto"):
+    def __init__(self, name, units, seed, train_ds, infer_ds, frames_per_pass, jit_compile="auto",
+                 infer_frames_per_pass=None):
         import keras
 
         keras.utils.set_random_seed(seed)
@@ -146,6 +149,7 @@ class Bench:
         self.model = compile_for_benchmark(build(name, units, seed), jit_compile)
         self.train_ds, self.infer_ds = train_ds, infer_ds
         self.frames = frames_per_pass
+        self.infer_frames = frames_per_pass if infer_frames_per_pass is None else infer_frames_per_pass
         self.train_fps, self.infer_fps = [], []
         self.train_cpu_fps, self.infer_cpu_fps = [], []
 
@@ -161,18 +165,22 @@ class Bench:
         self.model.fit(self.train_ds, epochs=1, verbose=0)
         self.model.predict(self.infer_ds, verbose=0)
 
-    def _timed(self, fn):
-        """Frames per wall-clock second and per CPU second (all threads) of one pass."""
-        wall, cpu = time.perf_counter(), time.process_time()
+    # CPU time of the whole process (all threads): the compute a model costs.
+    wall_clock = staticmethod(time.perf_counter)
+    cpu_clock = staticmethod(time.process_time)
+
+    def _timed(self, fn, frames):
+        """Frames per wall-clock second and per CPU second of one pass."""
+        wall, cpu = self.wall_clock(), self.cpu_clock()
         fn()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        return self.frames / wall, self.frames / max(cpu, 1e-9)
+        wall, cpu = self.wall_clock() - wall, self.cpu_clock() - cpu
+        return frames / wall, frames / max(cpu, 1e-9)
 
     def train_once(self):
-        return self._timed(lambda: self.model.fit(self.train_ds, epochs=1, verbose=0))
+        return self._timed(lambda: self.model.fit(self.train_ds, epochs=1, verbose=0), self.frames)
 
     def infer_once(self):
-        return self._timed(lambda: self.model.predict(self.infer_ds, verbose=0))
+        return self._timed(lambda: self.model.predict(self.infer_ds, verbose=0), self.infer_frames)
 
 
 def matmul_rates(batch, units, loop_steps=1000, repeats=5):
@@ -204,14 +212,22 @@ def matmul_rates(batch, units, loop_steps=1000, repeats=5):
 
 
 def measure(names, batch=32, units=200, length=100, steps=40, repeats=5, seed=0, jit_compile="auto",
-            log=print):
-    """Benchmark ``names`` against the baseline; returns the result dict."""
+            log=print, infer_rounds=1):
+    """Benchmark ``names`` against the baseline; returns the result dict.
+
+    An inference pass goes over the ``steps`` batches ``infer_rounds`` times.
+    """
     import keras
 
+    if infer_rounds < 1:
+        raise ValueError(f"infer_rounds must be >= 1, got {infer_rounds}")
     train_ds, infer_ds = make_datasets(batch, length, steps, seed)
+    infer_ds = infer_ds.repeat(infer_rounds)
     frames = batch * length * steps
-    baseline = Bench(BASELINE, units, seed, train_ds, infer_ds, frames, jit_compile="auto")
-    benches = [Bench(n, units, seed, train_ds, infer_ds, frames, jit_compile) for n in names]
+    passes = dict(train_ds=train_ds, infer_ds=infer_ds, frames_per_pass=frames,
+                  infer_frames_per_pass=frames * infer_rounds)
+    baseline = Bench(BASELINE, units, seed, jit_compile="auto", **passes)
+    benches = [Bench(n, units, seed, jit_compile=jit_compile, **passes) for n in names]
     for b in [baseline] + benches:
         t0 = time.perf_counter()
         b.warm_up()
@@ -434,7 +450,8 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
         f"- code: {env['code']}",
         f"- CPU allocator: {env['allocator']}",
         f"- batch {settings['batch']}, hidden units {settings['units']}, sequence length "
-        f"{settings['length']}, {settings['steps']} batches per pass, {settings['repeats']} repeats "
+        f"{settings['length']}, {settings['steps']} batches per training pass (inference: the same batches "
+        f"{settings['infer_rounds']} times), {settings['repeats']} repeats "
         f"(median reported, after one warm-up pass), seed {settings['seed']}, "
         f"jit_compile={settings['jit_compile']!r} for the zoo models (baseline: Keras's 'auto')",
         f"- wall time: {wall_s:.0f} s",
@@ -504,6 +521,9 @@ def parse_args(argv=None):
     p.add_argument("--units", type=int, default=200, help="hidden units")
     p.add_argument("--length", type=int, default=100, help="sequence length (time steps)")
     p.add_argument("--steps", type=int, default=40, help="batches per timed pass")
+    p.add_argument("--infer-rounds", type=int, default=4,
+                   help="times an inference pass goes over the batches (inference batches are ~3x cheaper "
+                        "than training ones; longer passes steady the timing)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models", default=",".join(models.names()),
@@ -523,6 +543,8 @@ def parse_args(argv=None):
     p.add_argument("--output", default=str(DEFAULT_OUTPUT), help="markdown report ('' for none)")
     p.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.infer_rounds < 1:
+        p.error(f"--infer-rounds must be >= 1, got {args.infer_rounds}")
     args.models = [m for m in args.models.split(",") if m]
     for m in args.models:
         models.spec(m)  # ValueError naming the valid names
@@ -545,9 +567,11 @@ def main(argv=None):
         return row
     command = "python -m benchmarks.throughput " + " ".join(argv)
     start = time.perf_counter()
-    settings = {k: getattr(args, k) for k in ("batch", "units", "length", "steps", "repeats", "seed", "jit_compile")}
+    settings = {k: getattr(args, k)
+                for k in ("batch", "units", "length", "steps", "infer_rounds", "repeats", "seed", "jit_compile")}
     result = measure(args.timed, args.batch, args.units, args.length, args.steps, args.repeats, args.seed,
-                     args.jit_compile, log=lambda s: print(s, file=sys.stderr, flush=True))
+                     args.jit_compile, log=lambda s: print(s, file=sys.stderr, flush=True),
+                     infer_rounds=args.infer_rounds)
     result["matmul"] = matmul_rates(args.batch, args.units)
     memory = memory_settings = None
     if args.memory:

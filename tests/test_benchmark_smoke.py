@@ -3,12 +3,14 @@
 import os
 import re
 
+import pytest
+
 from benchmarks import throughput
 
 
 def test_throughput_table_and_markdown(tmp_path):
     out = tmp_path / "throughput.md"
-    argv = ["--batch=2", "--units=4", "--length=5", "--steps=2", "--repeats=1",
+    argv = ["--batch=2", "--units=4", "--length=5", "--steps=2", "--repeats=1", "--infer-rounds=3",
             "--models=rnn,rnn_do", f"--output={out}"]
     result = throughput.main(argv)
 
@@ -30,7 +32,8 @@ def test_throughput_table_and_markdown(tmp_path):
     assert text == result["markdown"]
     assert "Command: `python -m benchmarks.throughput --batch=2" in text
     for field in ("date:", "machine:", "TensorFlow", "Keras", "batch 2", "hidden units 4",
-                  "sequence length 5", "1 repeats", "seed 0", "wall time:", "code: ", "CPU allocator: "):
+                  "sequence length 5", "2 batches per training pass (inference: the same batches 3 times)",
+                  "1 repeats", "seed 0", "wall time:", "code: ", "CPU allocator: "):
         assert field in text, field
     header = ("| model | whole-model XLA | train frames/s | train ratio | inference frames/s | inference ratio "
               "| train frames/CPU-s | train CPU ratio | inference frames/CPU-s | inference CPU ratio | train cores busy |")
@@ -52,6 +55,30 @@ def test_throughput_table_and_markdown(tmp_path):
     assert x.shape == y.shape == (16, 50, 88) and w.shape == (16, 50)
     assert set(map(float, set(x.ravel()))) <= {0.0, 1.0}
     assert 0.01 < x.mean() < 0.08
+
+
+def test_infer_rounds_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        throughput.parse_args(["--infer-rounds=0"])
+    assert "--infer-rounds must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_inference_pass_goes_over_the_batches_infer_rounds_times(monkeypatch):
+    # A fake clock: every pass takes 1 s wall and 1 s CPU, so frames/s is the frame count
+    # the pass is credited with, and the model must really predict that many sequences.
+    predicted = []
+    train_ds, infer_ds = throughput.make_datasets(batch=2, length=5, steps=3, seed=0)
+    bench = throughput.Bench("rnn", 4, 0, train_ds, infer_ds.repeat(4), 2 * 5 * 3,
+                             infer_frames_per_pass=2 * 5 * 3 * 4)
+    wall, cpu = iter(range(10**6)), iter(range(10**6))
+    monkeypatch.setattr(bench, "wall_clock", lambda: next(wall))
+    monkeypatch.setattr(bench, "cpu_clock", lambda: next(cpu))
+    original = bench.model.predict
+    monkeypatch.setattr(bench.model, "predict", lambda ds, **kw: predicted.append(original(ds, **kw)))
+    fps, cpu_fps = bench.infer_once()
+    assert predicted[0].shape[0] * 5 == fps == cpu_fps == 2 * 5 * 3 * 4
+    fps, cpu_fps = bench.train_once()
+    assert fps == cpu_fps == 2 * 5 * 3
 
 
 def _memory_row(allocator, units):
