@@ -139,7 +139,7 @@ class Bench:
     """One compiled model and its timed passes."""
 
     def __init__(self, name, units, seed, train_ds, infer_ds, frames_per_pass, jit_compile="auto",
-                 infer_frames_per_pass=None):
+                 infer_rounds=1):
         import keras
 
         keras.utils.set_random_seed(seed)
@@ -147,9 +147,9 @@ class Bench:
         if name == XLA_REFERENCE:
             jit_compile = True
         self.model = compile_for_benchmark(build(name, units, seed), jit_compile)
-        self.train_ds, self.infer_ds = train_ds, infer_ds
-        self.frames = frames_per_pass
-        self.infer_frames = frames_per_pass if infer_frames_per_pass is None else infer_frames_per_pass
+        # An inference pass goes over the batches infer_rounds times.
+        self.train_ds, self.infer_ds = train_ds, infer_ds.repeat(infer_rounds)
+        self.frames, self.infer_frames = frames_per_pass, frames_per_pass * infer_rounds
         self.train_fps, self.infer_fps = [], []
         self.train_cpu_fps, self.infer_cpu_fps = [], []
 
@@ -222,12 +222,9 @@ def measure(names, batch=32, units=200, length=100, steps=40, repeats=5, seed=0,
     if infer_rounds < 1:
         raise ValueError(f"infer_rounds must be >= 1, got {infer_rounds}")
     train_ds, infer_ds = make_datasets(batch, length, steps, seed)
-    infer_ds = infer_ds.repeat(infer_rounds)
     frames = batch * length * steps
-    passes = dict(train_ds=train_ds, infer_ds=infer_ds, frames_per_pass=frames,
-                  infer_frames_per_pass=frames * infer_rounds)
-    baseline = Bench(BASELINE, units, seed, jit_compile="auto", **passes)
-    benches = [Bench(n, units, seed, jit_compile=jit_compile, **passes) for n in names]
+    baseline = Bench(BASELINE, units, seed, train_ds, infer_ds, frames, "auto", infer_rounds)
+    benches = [Bench(n, units, seed, train_ds, infer_ds, frames, jit_compile, infer_rounds) for n in names]
     for b in [baseline] + benches:
         t0 = time.perf_counter()
         b.warm_up()

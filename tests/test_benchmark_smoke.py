@@ -68,8 +68,7 @@ def test_inference_pass_goes_over_the_batches_infer_rounds_times(monkeypatch):
     # the pass is credited with, and the model must really predict that many sequences.
     predicted = []
     train_ds, infer_ds = throughput.make_datasets(batch=2, length=5, steps=3, seed=0)
-    bench = throughput.Bench("rnn", 4, 0, train_ds, infer_ds.repeat(4), 2 * 5 * 3,
-                             infer_frames_per_pass=2 * 5 * 3 * 4)
+    bench = throughput.Bench("rnn", 4, 0, train_ds, infer_ds, 2 * 5 * 3, infer_rounds=4)
     wall, cpu = iter(range(10**6)), iter(range(10**6))
     monkeypatch.setattr(bench, "wall_clock", lambda: next(wall))
     monkeypatch.setattr(bench, "cpu_clock", lambda: next(cpu))
