@@ -37,7 +37,7 @@ The process uses TensorFlow's BFC allocator on the CPU (``--cpu-allocator
 bfc``, the default, as ``python -m keras_rnnreg`` does; see
 :func:`keras_rnnreg._startup.prefer_bfc_cpu_allocator`): with ``malloc``
 every XLA step page-faults its buffers in again. The report names the
-allocator that was in effect.
+allocator that was requested (TensorFlow builds differ in how they serve it).
 """
 
 import argparse
@@ -306,6 +306,14 @@ def _reset_peak_rss():
         return False
 
 
+def _allocator_keeps_statistics(tf):
+    try:
+        tf.config.experimental.get_memory_info("CPU:0")
+    except ValueError:
+        return False
+    return True
+
+
 def memory_worker(name, batch, units, length, steps, seed):
     """Peak memory (MiB) that ``steps`` training steps of one model add.
 
@@ -314,23 +322,24 @@ def memory_worker(name, batch, units, length, steps, seed):
     a training step); then ``steps`` more training steps run. Reported: the
     peak of memory in use during those steps above what was in use before them
     (activations saved for the backward pass, gradients, temporaries), plus
-    the process's total peak RSS. With TensorFlow's BFC allocator the peak is
-    the allocator's own count of bytes in use (``tf.config.experimental.
+    the process's total peak RSS. Where TensorFlow's CPU allocator keeps
+    statistics (its BFC allocator does; so does oneDNN's pooling allocator,
+    which oneDNN builds use for the ``malloc`` request on some CPUs) the peak
+    is the allocator's own count of bytes in use (``tf.config.experimental.
     get_memory_info``, reset before the steps), which sees every tensor and
     XLA buffer on the CPU device but counts whole chunks: the allocator serves
     a request from a free chunk of up to twice its size without splitting it,
-    so this is an upper bound (a 40 MiB buffer can count as 64 MiB). With
-    ``malloc`` it is the growth of the kernel's peak-RSS counter (``VmHWM``,
-    reset via ``/proc/self/clear_refs``): pages actually touched, but memory
-    malloc cached during the warm-up is not counted again, so this is a lower
-    bound; where the counter cannot be reset, the growth of ``ru_maxrss``.
+    so this is an upper bound (a 40 MiB buffer can count as 64 MiB). Where it
+    keeps none (plain ``malloc``) it is the growth of the kernel's peak-RSS
+    counter (``VmHWM``, reset via ``/proc/self/clear_refs``): pages actually
+    touched, but memory malloc cached during the warm-up is not counted again,
+    so this is a lower bound; where the counter cannot be reset, the growth of
+    ``ru_maxrss``.
     """
     import resource
 
     import keras
     import tensorflow as tf
-
-    from keras_rnnreg._startup import bfc_cpu_allocator_active
 
     train_ds, _ = make_datasets(batch, length, steps, seed)
     keras.utils.set_random_seed(seed)
@@ -339,12 +348,12 @@ def memory_worker(name, batch, units, length, steps, seed):
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across
     # fork and exec, so a worker would report the benchmark process's peak.
     warm_peak_kib = _proc_status_kib("VmHWM")
-    if bfc_cpu_allocator_active():
+    if _allocator_keeps_statistics(tf):
         tf.config.experimental.reset_memory_stats("CPU:0")
         before = tf.config.experimental.get_memory_info("CPU:0")["current"]
         model.fit(train_ds, epochs=1, verbose=0)
         growth = tf.config.experimental.get_memory_info("CPU:0")["peak"] - before
-        method = "BFC allocator peak"
+        method = "allocator peak"
     else:
         resettable = _reset_peak_rss()
         before = _proc_status_kib("VmRSS") if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -416,12 +425,13 @@ def environment():
     import keras
     import tensorflow as tf
 
-    from keras_rnnreg._startup import BFC_ENV_VAR, bfc_cpu_allocator_active
+    from keras_rnnreg._startup import BFC_ENV_VAR, requested_cpu_allocator
 
-    if bfc_cpu_allocator_active():
-        allocator = f"TensorFlow's BFC allocator (`{BFC_ENV_VAR}=true`)"
+    if requested_cpu_allocator() == "bfc":
+        allocator = f"TensorFlow's BFC allocator requested (`{BFC_ENV_VAR}=true`)"
     else:
-        allocator = "malloc (TensorFlow's default)"
+        allocator = (f"malloc requested (`{BFC_ENV_VAR}` not true; oneDNN builds may serve it from "
+                     "their own pooling allocator)")
     return {
         "allocator": allocator,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -493,11 +503,11 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
             f"warm-up pass (tracing, XLA compilation), {memory_settings['steps']} training steps run; "
             "reported is the peak of memory in use during them above the memory in use before them "
             "(activations kept for the backward pass, gradients and temporaries), and the whole "
-            "process's peak RSS (includes TF/XLA runtime and compilation). \"BFC allocator peak\": "
-            "bytes in the chunks TensorFlow's BFC allocator had handed out at the peak, every tensor "
+            "process's peak RSS (includes TF/XLA runtime and compilation). \"allocator peak\": "
+            "bytes in the chunks TensorFlow's CPU allocator (BFC) had handed out at the peak, every tensor "
             "and XLA buffer included; an upper bound, since a request can get a free chunk of up to "
             "twice its size unsplit (values of exactly 64.0 MiB are such chunks). \"VmHWM reset\" "
-            "(`--cpu-allocator malloc`): growth of the Linux peak-RSS counter, reset via "
+            "(an allocator without statistics, e.g. plain malloc): growth of the Linux peak-RSS counter, reset via "
             "/proc/self/clear_refs before the steps; a lower bound, since memory malloc cached "
             "during the warm-up is reused without growing it.",
             "",

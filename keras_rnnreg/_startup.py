@@ -56,15 +56,18 @@ def prefer_bfc_cpu_allocator():
     os.environ.setdefault(BFC_ENV_VAR, "true")
 
 
-def bfc_cpu_allocator_active():
-    """Whether TensorFlow's CPU device allocator is the BFC allocator (it keeps statistics)."""
-    import tensorflow as tf
+def requested_cpu_allocator():
+    """The CPU allocator this process asked TensorFlow for: ``"bfc"`` or ``"malloc"``.
 
-    try:
-        tf.config.experimental.get_memory_info("CPU:0")
-    except ValueError:
-        return False
-    return True
+    What was asked, not a detection of what TensorFlow built: whether TensorFlow
+    honours a request depends on its build and the CPU. oneDNN builds on CPUs with
+    AVX-512 serve the ``malloc`` request from oneDNN's own pooling allocator (a BFC
+    allocator named ``mklcpu``), and both allocators keep the statistics that
+    ``tf.config.experimental.get_memory_info`` reports, so no public API tells them
+    apart at run time.
+    """
+    value = os.environ.get(BFC_ENV_VAR, "").strip().lower()
+    return "bfc" if value in ("1", "true") else "malloc"
 
 
 def import_tensorflow_quietly():

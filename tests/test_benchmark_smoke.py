@@ -96,11 +96,17 @@ def test_memory_worker_counts_training_step_memory():
     # least the float32 weights and their gradients (2 * units^2 * 4 bytes for W_hh alone)
     # and grow with the hidden size. Fresh processes: the allocator is chosen at start-up.
     small, large = _memory_row("bfc", 64), _memory_row("bfc", 512)
-    assert small["method"] == large["method"] == "BFC allocator peak"
+    assert small["method"] == large["method"] == "allocator peak"
     assert large["step_peak_mib"] > 2 * 512 * 512 * 4 / 2**20
     assert large["step_peak_mib"] > 4 * small["step_peak_mib"]
     # The process peak is this worker's own (VmHWM), not a peak inherited from its parent.
     assert 100 < small["process_peak_mib"] < 4000
-    malloc = _memory_row("malloc", 64)
-    assert malloc["method"] in ("VmHWM reset", "ru_maxrss growth")
-    assert malloc["step_peak_mib"] >= 0
+
+
+def test_memory_worker_without_bfc_names_its_measure():
+    # How TensorFlow serves the malloc request depends on its build and the CPU (oneDNN
+    # builds pool with statistics on some CPUs), so the measure may be either; the row
+    # must say which, and the process peak is still the worker's own.
+    row = _memory_row("malloc", 64)
+    assert row["method"] in ("allocator peak", "VmHWM reset", "ru_maxrss growth")
+    assert 100 < row["process_peak_mib"] < 4000

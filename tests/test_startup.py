@@ -1,41 +1,48 @@
 """The command line's process set-up (keras_rnnreg._startup)."""
 
+import os
 import subprocess
 import sys
 
 from keras_rnnreg import _startup
 
-CHECK = (
-    "from keras_rnnreg import _startup\n"
-    "_startup.prefer_bfc_cpu_allocator()\n"
-    "print('BFC' if _startup.bfc_cpu_allocator_active() else 'MALLOC')\n"
+# While ``python -m keras_rnnreg`` imports the package, sys.argv[0] is "-m"; the child
+# imports it the same way and reports the allocator variable and whether TensorFlow
+# was imported by then (the variable only counts if it is set before TensorFlow starts).
+CHILD = (
+    "import os, sys\n"
+    "sys.argv[0] = {argv0!r}\n"
+    "import keras_rnnreg\n"
+    "print(os.environ.get({var!r}, 'unset'), 'tensorflow' in sys.modules)\n"
 )
 
 
-def _allocator_in_fresh_process(env_value):
-    import os
-
+def _fresh_process(argv0, env_value):
     env = {k: v for k, v in os.environ.items() if k != _startup.BFC_ENV_VAR}
     if env_value is not None:
         env[_startup.BFC_ENV_VAR] = env_value
-    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, env=env, check=True,
+    code = CHILD.format(argv0=argv0, var=_startup.BFC_ENV_VAR)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
                          timeout=300)
-    return out.stdout.split()[-1]
+    return out.stdout.split()[-2:]
 
 
-def test_prefers_bfc_unless_the_user_chose(monkeypatch):
-    monkeypatch.delenv(_startup.BFC_ENV_VAR, raising=False)
-    _startup.prefer_bfc_cpu_allocator()
-    import os
-
-    assert os.environ[_startup.BFC_ENV_VAR] == "true"
-    monkeypatch.setenv(_startup.BFC_ENV_VAR, "false")
-    _startup.prefer_bfc_cpu_allocator()
-    assert os.environ[_startup.BFC_ENV_VAR] == "false"
+def test_command_line_asks_for_bfc_before_tensorflow_starts():
+    assert _fresh_process("-m", None) == ["true", "True"]
 
 
-def test_bfc_allocator_takes_effect_in_a_fresh_process():
-    # Set before TensorFlow's first op, the variable switches the CPU allocator
-    # (the BFC allocator keeps statistics, malloc does not); an explicit "false" wins.
-    assert _allocator_in_fresh_process(None) == "BFC"
-    assert _allocator_in_fresh_process("false") == "MALLOC"
+def test_command_line_keeps_the_users_allocator_choice():
+    assert _fresh_process("-m", "false") == ["false", "True"]
+
+
+def test_library_import_leaves_the_environment_alone():
+    # `import keras_rnnreg` in a user's script must not change how their TensorFlow starts.
+    assert _fresh_process("script.py", None)[0] == "unset"
+
+
+def test_requested_cpu_allocator_reads_the_variable(monkeypatch):
+    for value, expected in (("true", "bfc"), ("1", "bfc"), ("TRUE", "bfc"), ("false", "malloc"), ("", "malloc")):
+        monkeypatch.setenv(_startup.BFC_ENV_VAR, value)
+        assert _startup.requested_cpu_allocator() == expected, value
+    monkeypatch.delenv(_startup.BFC_ENV_VAR)
+    assert _startup.requested_cpu_allocator() == "malloc"
