@@ -1,0 +1,375 @@
+"""Table 1 by the paper's protocol: random search per model, best configuration retrained with seeds.
+
+For each model:
+
+1. **Search** (on ``--search_dataset``, JSB Chorales by default): a KerasTuner
+   random search of ``--trials`` configurations over ``tuning/SEARCH_SPACE.md``
+   (:func:`keras_rnnreg.tuning.search.run_search`), each trial capped at
+   ``--search_epochs`` with early stopping (``--search_patience``), picked by
+   validation NLL.
+2. **Retrain** the best configuration from scratch with
+   :func:`keras_rnnreg.training.train` for every seed of every dataset
+   (``--seeds`` on JSB Chorales and Piano-midi.de, ``--seeds_large`` on
+   Nottingham and MuseData), with no epoch cap (``--max_epochs``, by default
+   far beyond any run) and early stopping on the validation NLL
+   (``--patience``, default 20), the best epoch's weights kept; the larger
+   datasets reuse the search dataset's best configuration.
+3. **Report** ``results/table1.json`` (one record per search and per run:
+   model, dataset, NLLs, seed, trials, hyperparameters, commit, command, wall
+   time, run directory) and ``results/table1.md`` (test NLL mean +- std over
+   seeds per cell, with its trials and seeds, beside the paper's).
+
+Resumable: ``table1.json`` is the ledger. A finished search or run recorded
+there is never redone; an unfinished one resumes from its directory under
+``--runs_root`` (KerasTuner's reload, ``train``'s resume). Several processes
+can work side by side on different ``--models`` (the ledger is updated under a
+file lock). Paths in the results are relative to the repository.
+
+Usage (the whole protocol; many hours on 2 CPU cores)::
+
+    python -m benchmarks.table1_protocol --trials 20 --seeds 0,1,2 --seeds_large 0
+"""
+
+import argparse
+import contextlib
+import fcntl
+import json
+import math
+import os
+import pathlib
+import statistics
+import sys
+import time
+
+from benchmarks.provenance import REPO_ROOT, code_version
+from benchmarks.reproduce_table1 import DATASET_COLUMN, PAPER
+
+DATASETS = ("jsb_chorales", "nottingham", "piano_midi", "musedata")
+LARGE = ("nottingham", "musedata")
+TITLES = {"jsb_chorales": "JSB Chorales", "nottingham": "Nottingham", "piano_midi": "Piano-midi.de",
+          "musedata": "MuseData"}
+
+
+def _relative(path):
+    """``path`` relative to the repository when it lies inside it (results never hold absolute paths)."""
+    path = pathlib.Path(path).resolve()
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return os.path.relpath(path, REPO_ROOT)
+
+
+def _finite(value):
+    return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+class Ledger:
+    """``table1.json``: the list of finished records, read and rewritten under a lock.
+
+    Each update re-reads the file, so processes working on other models side by
+    side never drop each other's records.
+    """
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    @contextlib.contextmanager
+    def _locked(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def read(self):
+        if not self.path.exists():
+            return []
+        try:
+            records = json.loads(self.path.read_text())
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"error: {self.path} is not valid JSON ({e}); it is the ledger of finished "
+                             f"runs: restore it from git (`git checkout -- {_relative(self.path)}`)") from None
+        if not isinstance(records, list):
+            raise SystemExit(f"error: {self.path} must hold a JSON list of records")
+        return records
+
+    def find(self, **key):
+        return [r for r in self.read() if all(r.get(k) == v for k, v in key.items())]
+
+    def add(self, record, render):
+        """Append ``record`` (replacing one with the same key) and re-render the table."""
+        key = {k: record.get(k) for k in ("kind", "model", "dataset", "seed")}
+        with self._locked():
+            records = [r for r in self.read() if {k: r.get(k) for k in key} != key]
+            records.append(record)
+            records.sort(key=lambda r: (r["kind"], r["model"], DATASETS.index(r["dataset"]), r.get("seed", -1)))
+            _atomic_write(self.path, json.dumps(records, indent=1, sort_keys=True) + "\n")
+            render(records)
+
+
+def _atomic_write(path, text):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def seeds_for(dataset, args):
+    return args.seeds_large if dataset in LARGE else args.seeds
+
+
+def search(model, args, ledger, command, commit):
+    """The finished search record of ``model`` (running or resuming the search if needed)."""
+    done = ledger.find(kind="search", model=model, dataset=args.search_dataset)
+    if done and done[0]["trials"] >= args.trials:
+        return done[0]
+    from keras_rnnreg.tuning.search import SearchSettings, run_search
+
+    directory = pathlib.Path(args.runs_root) / "search" / model
+    print(f"[search] {model} on {args.search_dataset}: {args.trials} trials, in {_relative(directory)}", flush=True)
+    started = time.time()
+    summary = run_search(SearchSettings(
+        model=model, directory=str(directory), dataset=args.search_dataset, data_dir=args.data_dir,
+        trials=args.trials, epochs=args.search_epochs, patience=args.search_patience, seed=args.search_seed,
+        batch_size=args.batch_size, final="none", verbose=0, fixed=args.fixed,
+        max_train_sequences=args.max_sequences, max_valid_sequences=args.max_sequences,
+        max_test_sequences=args.max_sequences,
+    ))
+    best = summary["best"]
+    if best is None:
+        raise SystemExit(f"error: the search of {model} finished no trial ({summary.get('error')}); "
+                         f"see {_relative(directory)}")
+    counts = summary["status_counts"]
+    record = {
+        "kind": "search", "model": model, "dataset": args.search_dataset, "seed": args.search_seed,
+        "trials": sum(counts.values()), "status_counts": counts,
+        "best_trial": best["trial_id"], "valid_nll": best["val_nll"], "best_epoch": best["best_epoch"],
+        "hyperparameters": best["hyperparameters"], "batch_size": args.batch_size,
+        "epochs_cap": args.search_epochs, "patience": args.search_patience,
+        "search_dir": _relative(directory), "commit": commit, "command": command,
+        # Wall time of this call; a resumed search adds its earlier sittings' trials, not their time.
+        "wall_time_s": round(time.time() - started, 1),
+    }
+    ledger.add(record, lambda records: render(records, args))
+    print(f"[search] {model}: best trial {best['trial_id']} valid NLL {best['val_nll']:.4f}", flush=True)
+    return record
+
+
+def retrain(model, dataset, seed, found, args, ledger, command, commit):
+    """Train the search's best configuration of ``model`` on ``dataset`` with ``seed`` (once)."""
+    if ledger.find(kind="run", model=model, dataset=dataset, seed=seed):
+        return
+    from keras_rnnreg import training
+    from keras_rnnreg.tuning.search_space import split_config
+
+    model_kwargs, optimizer_kwargs = split_config(model, {k: v for k, v in found["hyperparameters"].items()
+                                                          if not k.startswith("tuner/")})
+    run_dir = pathlib.Path(args.runs_root) / "runs" / f"{model}-{dataset}-seed{seed}"
+    print(f"[train] {model} on {dataset}, seed {seed}, in {_relative(run_dir)}", flush=True)
+    started = time.time()
+    metrics = training.train(
+        model, dataset, str(run_dir), hyperparameters=model_kwargs, epochs=args.max_epochs,
+        batch_size=found["batch_size"], patience=args.patience, seed=seed, data_dir=args.data_dir,
+        verbose=0, tensorboard=False, export_saved_model=False, max_train_sequences=args.max_sequences,
+        max_valid_sequences=args.max_sequences, max_test_sequences=args.max_sequences, **optimizer_kwargs,
+    )
+    record = {
+        "kind": "run", "model": model, "dataset": dataset, "seed": seed,
+        "test_nll": metrics.get("test_nll"), "valid_nll": metrics.get("valid_nll"),
+        "train_nll": metrics.get("train_nll"), "status": metrics.get("status"),
+        "epochs": metrics.get("epochs_completed"), "best_epoch": metrics.get("best_epoch"),
+        "hyperparameters": found["hyperparameters"], "batch_size": found["batch_size"],
+        "patience": args.patience, "max_epochs": args.max_epochs,
+        "configuration_from": f"search of {model} on {found['dataset']} ({found['trials']} trials, "
+                              f"best trial {found['best_trial']})",
+        "run_dir": _relative(run_dir), "commit": commit, "command": command,
+        "wall_time_s": metrics.get("wall_time_s", round(time.time() - started, 1)),
+    }
+    ledger.add(record, lambda records: render(records, args))
+    print(f"[train] {model} on {dataset}, seed {seed}: test NLL {record['test_nll']} "
+          f"({record['status']}, {record['epochs']} epochs)", flush=True)
+
+
+def cells(records):
+    """``{(model, dataset): cell}`` with the mean/std of the finished runs' test NLL."""
+    searches = {r["model"]: r for r in records if r["kind"] == "search"}
+    out = {}
+    for r in records:
+        if r["kind"] != "run":
+            continue
+        cell = out.setdefault((r["model"], r["dataset"]), {"test": [], "valid": [], "seeds": [], "wall": 0.0})
+        if _finite(r.get("test_nll")):
+            cell["test"].append(r["test_nll"])
+            cell["valid"].append(r["valid_nll"])
+            cell["seeds"].append(r["seed"])
+        cell["wall"] += r.get("wall_time_s") or 0.0
+    for (model, _), cell in out.items():
+        cell["trials"] = searches[model]["trials"] if model in searches else None
+        cell["mean"] = statistics.fmean(cell["test"]) if cell["test"] else None
+        cell["std"] = statistics.stdev(cell["test"]) if len(cell["test"]) > 1 else None
+    return out
+
+
+def _cell_text(cell, paper):
+    if cell is None or cell["mean"] is None:
+        return f"— / {paper:.2f}"
+    spread = f" ± {cell['std']:.2f}" if cell["std"] is not None else ""
+    return (f"{cell['mean']:.2f}{spread} / {paper:.2f} ({cell['trials']} trials, "
+            f"{len(cell['seeds'])} seed{'s' if len(cell['seeds']) != 1 else ''})")
+
+
+def render(records, args):
+    table = cells(records)
+    commits = sorted({r["commit"] for r in records})
+    wall = sum(r.get("wall_time_s") or 0.0 for r in records)
+    lines = [
+        "# Table 1 by the paper's protocol (test NLL, nats per time step)",
+        "",
+        "Written by `python -m benchmarks.table1_protocol` as its runs finish (records: "
+        f"`{_relative(args.out)}.json`). Each cell: our test NLL, mean ± standard deviation over the "
+        "seeds that finished, / the paper's; then the number of search trials and of seeds. Each "
+        f"model's configuration is the best of a random search on {TITLES[args.search_dataset]} by "
+        "validation NLL (`tuning/SEARCH_SPACE.md`); the other datasets reuse it. Retraining: no epoch "
+        "cap, early stopping on the validation NLL, the best epoch kept. A dash: not run yet.",
+        "",
+        "| model | " + " | ".join(TITLES[d] for d in DATASETS) + " |",
+        "|---|" + "---|" * len(DATASETS),
+    ]
+    for model in PAPER:
+        row = [_cell_text(table.get((model, d)), PAPER[model][DATASET_COLUMN[d]]) for d in DATASETS]
+        lines.append(f"| {model} | " + " | ".join(row) + " |")
+    lines += [
+        "",
+        "## Runs",
+        "",
+        "| model | dataset | seed | test NLL | valid NLL | train NLL | epochs (best) | status | wall time (s) | run directory |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        if r["kind"] != "run":
+            continue
+        nums = [f"{r[k]:.4f}" if _finite(r.get(k)) else "" for k in ("test_nll", "valid_nll", "train_nll")]
+        lines.append(f"| {r['model']} | {r['dataset']} | {r['seed']} | " + " | ".join(nums)
+                     + f" | {r['epochs']} ({r['best_epoch']}) | {r['status']} | {r['wall_time_s']:.0f} | "
+                     f"`{r['run_dir']}` |")
+    lines += [
+        "",
+        "## Searches",
+        "",
+        "| model | dataset | trials (statuses) | best trial | valid NLL | search seed | wall time (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        if r["kind"] == "search":
+            statuses = ", ".join(f"{k} {v}" for k, v in sorted(r["status_counts"].items()))
+            lines.append(f"| {r['model']} | {r['dataset']} | {r['trials']} ({statuses}) | {r['best_trial']} | "
+                         f"{r['valid_nll']:.4f} | {r['seed']} | {r['wall_time_s']:.0f} |")
+    lines += [
+        "",
+        f"Code: {', '.join(commits) if commits else '—'}. Wall time of the recorded calls: {wall:.0f} s "
+        f"({wall / 3600:.1f} h), on the 2-core CPU machine, jobs side by side where noted in the records.",
+    ]
+    _atomic_write(pathlib.Path(f"{args.out}.md"), "\n".join(lines) + "\n")
+
+
+def _int_list(text):
+    return [int(s) for s in text.split(",") if s.strip()]
+
+
+def _fixed(text):
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default=",".join(PAPER), help="comma-separated zoo names, in order")
+    p.add_argument("--datasets", default=",".join(DATASETS), help="datasets to retrain on")
+    p.add_argument("--search_dataset", default="jsb_chorales", choices=DATASETS)
+    p.add_argument("--trials", type=int, default=20, help="random-search trials per model")
+    p.add_argument("--search_epochs", type=int, default=200, help="epoch cap of each trial")
+    p.add_argument("--search_patience", type=int, default=10)
+    # Seed 0 makes KerasTuner's oracle draw a seed of its own (it tests `seed or random`).
+    p.add_argument("--search_seed", type=int, default=1)
+    p.add_argument("--batch_size", type=int, default=32, help="batch size of the search and the retraining")
+    p.add_argument("--seeds", type=_int_list, default=[0, 1, 2], help="seeds on JSB Chorales and Piano-midi.de")
+    p.add_argument("--seeds_large", type=_int_list, default=[0], help="seeds on Nottingham and MuseData")
+    p.add_argument("--patience", type=int, default=20, help="early-stopping patience of the retraining")
+    p.add_argument("--max_epochs", type=int, default=100_000, help="epoch limit of the retraining (no cap)")
+    p.add_argument("--runs_root", default="runs/table1_protocol")
+    p.add_argument("--out", default="results/table1", help="writes OUT.json and OUT.md")
+    p.add_argument("--data_dir", default=None)
+    p.add_argument("--fixed", type=_fixed, action="append", default=[], metavar="NAME=VALUE",
+                   help="pin a hyperparameter in every search (repeatable)")
+    p.add_argument("--max_sequences", type=int, default=None,
+                   help="keep only the first N sequences of each split (smoke tests)")
+    p.add_argument("--only", choices=("search", "all"), default="all",
+                   help="'search': run the searches only (e.g. all of them before any retraining)")
+    args = p.parse_args(argv)
+    args.fixed = dict(args.fixed)
+    unknown = [m for m in args.models.split(",") if m not in PAPER]
+    if unknown:
+        p.error(f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(PAPER)}")
+    bad = [d for d in args.datasets.split(",") if d not in DATASETS]
+    if bad:
+        p.error(f"unknown dataset(s) {', '.join(bad)}; valid: {', '.join(DATASETS)}")
+    for name in ("trials", "search_epochs", "batch_size", "max_epochs"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.patience < 1:
+        p.error(f"--patience must be >= 1 (early stopping is the protocol), got {args.patience}")
+    if not args.seeds or not args.seeds_large:
+        p.error("--seeds and --seeds_large need at least one seed each")
+    return args
+
+
+def run(args, argv):
+    command = "python -m benchmarks.table1_protocol " + " ".join(argv)
+    commit = code_version()
+    ledger = Ledger(f"{args.out}.json")
+    models = args.models.split(",")
+    datasets = args.datasets.split(",")
+    # Model by model: its search, then its cells on the search dataset; then the other
+    # small dataset (Piano-midi.de), then the large ones, which reuse the searches.
+    found = {}
+    first = [d for d in datasets if d == args.search_dataset]
+    for model in models:
+        found[model] = search(model, args, ledger, command, commit)
+        if args.only == "search":
+            continue
+        for dataset in first:
+            for seed in seeds_for(dataset, args):
+                retrain(model, dataset, seed, found[model], args, ledger, command, commit)
+    if args.only == "search":
+        return ledger.read()
+    rest = sorted((d for d in datasets if d not in first), key=lambda d: (d in LARGE, DATASETS.index(d)))
+    for dataset in rest:
+        for seed in seeds_for(dataset, args):
+            for model in models:
+                retrain(model, dataset, seed, found[model], args, ledger, command, commit)
+    return ledger.read()
+
+
+def main(argv=None):
+    from keras_rnnreg._startup import prefer_bfc_cpu_allocator
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    prefer_bfc_cpu_allocator()  # as the command line does, before TensorFlow's first op
+    args = parse_args(argv)
+    return run(args, argv)
+
+
+if __name__ == "__main__":
+    main()
