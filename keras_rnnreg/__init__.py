@@ -10,6 +10,7 @@ Reusable Keras 3 layers implementing the regularizers of Ognawala & Bayer (2014)
 - :class:`FastDropoutSimpleRNN`, :class:`FastDropoutDense`: fast dropout.
 - :class:`SparseGaussian`, :class:`SpectralRadius`: initializers.
 - :class:`NoteNLL`, :class:`FrameNLL`: the paper's loss and metric.
+- :class:`RMSpropNesterov`: RMSprop with Nesterov momentum as the authors' climin computes it.
 
 The zoo of named models is :mod:`keras_rnnreg.models`, the data pipelines
 :mod:`keras_rnnreg.data_pipelines`, the hyperparameter search
@@ -39,6 +40,7 @@ from keras_rnnreg.initializers import SparseGaussian, SpectralRadius, spectral_r
 from keras_rnnreg.losses import FrameNLL, NoteNLL, frame_nll  # noqa: E402
 from keras_rnnreg.noisy_dense import NoisyDense  # noqa: E402
 from keras_rnnreg.noisy_rnn import NoisySimpleRNN  # noqa: E402
+from keras_rnnreg.rmsprop_nesterov import RMSpropNesterov  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -49,6 +51,7 @@ __all__ = [
     "NoisyDense",
     "NoisySimpleRNN",
     "NoteNLL",
+    "RMSpropNesterov",
     "SparseGaussian",
     "SpectralRadius",
     "frame_nll",

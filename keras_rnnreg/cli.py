@@ -204,7 +204,7 @@ def _define_train(fv):
     flags.DEFINE_integer("epochs", d["epochs"], "Maximum number of epochs.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("batch_size", d["batch_size"], "Training windows per batch.", lower_bound=1, flag_values=fv)
     flags.DEFINE_enum("optimizer", d["optimizer"], list(optim.OPTIMIZERS),
-                      "sgd (Nesterov momentum, the paper's), rmsprop or adam.", flag_values=fv)
+                      "sgd (Nesterov momentum, the paper's), rmsprop (Keras's), rmsprop_nesterov (climin's, the authors') or adam.", flag_values=fv)
     _positive_float(fv, "learning_rate", d["learning_rate"], "Step size.")
     flags.DEFINE_float("momentum", d["momentum"], "Momentum in [0, 1) (sgd, rmsprop).",
                        lower_bound=0.0, upper_bound=0.999999, flag_values=fv)

@@ -4,18 +4,22 @@ import keras
 
 from keras_rnnreg.losses import FrameNLL, NoteNLL
 
-OPTIMIZERS = ("sgd", "rmsprop", "adam")
+OPTIMIZERS = ("sgd", "rmsprop", "rmsprop_nesterov", "adam")
 
 
-def make_optimizer(name="sgd", learning_rate=1e-3, momentum=0.9, clipnorm=None):
+def make_optimizer(name="sgd", learning_rate=1e-3, momentum=0.9, clipnorm=None, decay=0.9):
     """Build an optimizer by name.
 
     Args:
         name: ``"sgd"`` (SGD with Nesterov momentum, the paper's optimizer),
-            ``"rmsprop"`` (``momentum`` is RMSprop's momentum) or ``"adam"``.
+            ``"rmsprop"`` (Keras's; ``momentum`` is RMSprop's heavy-ball momentum),
+            ``"rmsprop_nesterov"`` (:class:`~keras_rnnreg.RMSpropNesterov`, RMSprop
+            as the authors' climin computes it) or ``"adam"``.
         learning_rate: step rate, > 0.
         momentum: momentum in [0, 1).
         clipnorm: if set (> 0), clip each gradient to this norm.
+        decay: decay of the squared-gradient average of the two RMSprops
+            (Keras's ``rho``), in [0, 1).
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; valid choices: {', '.join(OPTIMIZERS)}")
@@ -30,8 +34,14 @@ def make_optimizer(name="sgd", learning_rate=1e-3, momentum=0.9, clipnorm=None):
         kwargs["clipnorm"] = clipnorm
     if name == "sgd":
         return keras.optimizers.SGD(momentum=momentum, nesterov=momentum > 0, **kwargs)
+    if not 0 <= decay < 1:
+        raise ValueError(f"decay must be in [0, 1), got {decay}")
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(momentum=momentum, **kwargs)
+        return keras.optimizers.RMSprop(rho=decay, momentum=momentum, **kwargs)
+    if name == "rmsprop_nesterov":
+        from keras_rnnreg.rmsprop_nesterov import RMSpropNesterov
+
+        return RMSpropNesterov(decay=decay, momentum=momentum, **kwargs)
     return keras.optimizers.Adam(**kwargs)
 
 
