@@ -136,7 +136,8 @@ def fetch_file(
         if "hash does not match" in message or "does not match the pinned" in message:
             reason = f"checksum mismatch for download from {url}; expected sha256 {expected}"
         else:
-            reason = f"download from {url} failed: {message}"
+            reason = (f"download from {url} failed: {message}; without network access, place the "
+                      f"file in a folder and pass data_dir= or set ${DATA_DIR_ENV} to it")
         raise DataError(reason, file=target, value=url) from None
     os.replace(part, target)
     return target

@@ -100,8 +100,10 @@ def test_corrupted_cache_entry_is_replaced(server, no_data_dir, data_dir):
 
 
 def test_http_errors_and_unpinned_files(server, no_data_dir):
-    with pytest.raises(dp.DataError, match="404"):
+    with pytest.raises(dp.DataError, match="404") as failed:
         dp.load_dataset("piano_midi", origin=server + "/good")  # not served
+    # The way out without network access is named.
+    assert "KERAS_RNNREG_DATA_DIR" in str(failed.value) and "data_dir=" in str(failed.value)
     assert list(no_data_dir.iterdir()) == []
     # the original pickles have no pinned checksum: never downloaded blindly
     with pytest.raises(dp.DataError, match="pinned"):
