@@ -10,7 +10,9 @@ import sys
 
 def run(argv=None):
     """Run the command line on ``argv`` (default ``sys.argv``) and exit with its status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from keras_rnnreg._startup import COMMAND_LINE_TF_LOG_LEVEL
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", COMMAND_LINE_TF_LOG_LEVEL)
     from keras_rnnreg import cli
 
     sys.exit(cli.main(sys.argv if argv is None else argv))

@@ -70,8 +70,17 @@ def requested_cpu_allocator():
     return "bfc" if value in ("1", "true") else "malloc"
 
 
+# TensorFlow's C++ log level for the command line: 3 keeps only fatal messages. At
+# level 2 its ERROR lines still reach every command's output, and on CPU-only
+# machines they are noise: "failed call to cuInit" when CUDA's libraries are
+# installed without a GPU, oneDNN's "supports DT_INT32 only on platforms with
+# AVX-512". Python exceptions are unaffected; set the variable (or
+# KERAS_RNNREG_DEBUG=1) to see them.
+COMMAND_LINE_TF_LOG_LEVEL = "3"
+
+
 def import_tensorflow_quietly():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", COMMAND_LINE_TF_LOG_LEVEL)
     prefer_bfc_cpu_allocator()
     with quiet_stderr():
         import tensorflow  # noqa: F401

@@ -46,3 +46,22 @@ def test_requested_cpu_allocator_reads_the_variable(monkeypatch):
         assert _startup.requested_cpu_allocator() == expected, value
     monkeypatch.delenv(_startup.BFC_ENV_VAR)
     assert _startup.requested_cpu_allocator() == "malloc"
+
+
+def test_command_line_keeps_tensorflows_error_lines_off_its_output():
+    # The child starts the way `python -m keras_rnnreg` does, then initializes the devices
+    # and runs ops (where TensorFlow logs "failed call to cuInit" on machines with CUDA's
+    # libraries but no GPU, and oneDNN notes on others).
+    code = (
+        "import sys\n"
+        "sys.argv[0] = '-m'\n"
+        "import keras_rnnreg, tensorflow as tf\n"
+        "tf.config.list_physical_devices()\n"
+        "print(float(tf.reduce_sum(tf.random.stateless_uniform([4], [1, 2], maxval=9, dtype=tf.int32))))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_RNNREG_DEBUG")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+                         timeout=300)
+    assert out.stdout.strip()
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert not [line for line in lines if line.startswith(("E0000", "W0000", "I0000"))], lines
