@@ -338,7 +338,8 @@ def _main_evaluate(fv, args):
 def _define_export(fv):
     flags.DEFINE_string("run_dir", None, "Run directory of a trained model.", flag_values=fv)
     flags.mark_flag_as_required("run_dir", flag_values=fv)
-    flags.DEFINE_string("out", None, "Export folder (default <run_dir>/saved_model).", flag_values=fv)
+    flags.DEFINE_string("out", None, "Export folder (default <run_dir>/saved_model). It must be absent, "
+                        "empty or a previous SavedModel export; anything else is refused.", flag_values=fv)
 
 
 def _main_export(fv, args):
@@ -347,6 +348,8 @@ def _main_export(fv, args):
     from keras_rnnreg import export
 
     _no_positional("export", args)
+    if fv.out:
+        export.check_export_target(fv.out)  # before anything is loaded or written
     rd, _, model = _load_run(fv)
     out = fv.out or rd.saved_model
     export.export_saved_model(model, out)

@@ -24,6 +24,42 @@ from keras_rnnreg import rundir
 
 NUM_NOTES = 88
 
+#: What a SavedModel folder holds; an existing folder with anything else is never replaced.
+SAVED_MODEL_ENTRIES = frozenset(
+    {"saved_model.pb", "saved_model.pbtxt", "fingerprint.pb", "keras_metadata.pb", "variables", "assets"}
+)
+
+
+class ExportTargetError(ValueError):
+    """The export path holds something that is not a SavedModel (it is left untouched)."""
+
+
+def check_export_target(path):
+    """Refuse an export ``path`` whose replacement would destroy data.
+
+    ``path`` may be absent, an empty folder or a previous SavedModel export
+    (only :data:`SAVED_MODEL_ENTRIES`, with a ``saved_model.pb``). A file, or a
+    folder holding anything else (notes, another model, ...), raises
+    :class:`ExportTargetError` naming it; nothing is deleted.
+    """
+    path = pathlib.Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_symlink() or not path.is_dir():
+        raise ExportTargetError(
+            f"refusing to export to {str(path)!r}: it exists and is not a folder; choose another --out"
+        )
+    names = sorted(entry.name for entry in path.iterdir())
+    if not names:
+        return
+    foreign = [n for n in names if n not in SAVED_MODEL_ENTRIES]
+    if foreign or "saved_model.pb" not in names:
+        shown = ", ".join(repr(n) for n in (foreign or names)[:3]) + (" ..." if len(foreign or names) > 3 else "")
+        raise ExportTargetError(
+            f"refusing to export to {str(path)!r}: it is a folder that is not a SavedModel export "
+            f"(it holds {shown}); choose another --out or an empty folder"
+        )
+
 
 def load_keras_model(path):
     """Load a ``.keras`` model with ``keras.saving.load_model(path, safe_mode=True)``.
@@ -47,12 +83,19 @@ def export_saved_model(model, path, verbose=False):
 
     The ``serve`` endpoint (also the ``serving_default`` signature) maps a
     float32 ``(batch, time, 88)`` tensor to probabilities of the same shape.
-    An existing export at ``path`` is replaced.
+    An existing export at ``path`` is replaced; anything else there (a file,
+    a folder of other files) is refused before anything is written
+    (:func:`check_export_target`).
 
     Returns:
         ``path`` as a :class:`pathlib.Path`.
+
+    Raises:
+        ExportTargetError: ``path`` holds something other than a SavedModel.
     """
     import tensorflow as tf
+
+    check_export_target(path)
 
     def build(tmp):
         # What ``model.export(tmp)`` does, plus one save option: the recurrent
