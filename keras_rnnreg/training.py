@@ -126,6 +126,9 @@ def _resolve_hyperparameters(model, hyperparameters, seed):
     hyperparameters = dict(hyperparameters or {})
     if "seed" in hyperparameters:
         raise ValueError("pass the seed as train(seed=...), not as a model hyperparameter")
+    for key, value in hyperparameters.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"hyperparameter {key} must be a finite number, got {value}")
     full = models.resolve_hyperparameters(model, hyperparameters)
     full["seed"] = seed
     return full

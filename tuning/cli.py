@@ -143,6 +143,12 @@ def _parse(fv, argv, prog):
     if len(rest) > 1:
         print(f"error: unexpected arguments: {' '.join(rest[1:])}", file=sys.stderr)
         return None, 2
+    from keras_rnnreg.cli import non_finite_flag
+
+    bad = non_finite_flag(fv)
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return None, 2
     return fv, None
 
 

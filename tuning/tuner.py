@@ -39,6 +39,20 @@ from . import state as state_lib
 from .hypermodel import objective
 
 TUNERS = ("random", "bayesian", "hyperband")
+
+
+def quiet_failed_trials():
+    """Stop KerasTuner printing a full traceback for every failed trial.
+
+    KerasTuner prints them while ``keras_tuner.src.config.DEBUG`` is true (its
+    default; there is no public switch, hence the private module). The trial's
+    message keeps the traceback and :meth:`TrialMixin.on_trial_end` prints one
+    line. ``KERAS_RNNREG_DEBUG=1`` keeps KerasTuner's tracebacks.
+    """
+    from keras_tuner.src import config as kt_config
+
+    if os.environ.get("KERAS_RNNREG_DEBUG", "") in ("", "0"):
+        kt_config.DEBUG = False
 FORCE_NAN_ENV = "KERAS_RNNREG_TUNE_FORCE_NAN_TRIALS"
 FORCED_LEARNING_RATE = 1e38
 
@@ -149,6 +163,7 @@ class TrialMixin:
     """Behaviour shared by the three tuners (see the module docstring)."""
 
     def _init_mixin(self, seed, force_nan_trials):
+        quiet_failed_trials()
         self.base_seed = int(seed)
         self.force_nan_trials = set(force_nan_trials or ()) | _forced_from_env()
         if not is_worker():
