@@ -273,7 +273,9 @@ def _define_evaluate(fv):
     flags.DEFINE_enum("on", "auto", ["auto", "sequences", "windows"],
                       "Whole sequences (the paper's test metric) or the training windows; "
                       "auto: sequences for test, windows for train/valid (as in metrics.json).", flag_values=fv)
-    flags.DEFINE_boolean("saved_model", False, "Evaluate the SavedModel export instead of model.keras.",
+    flags.DEFINE_boolean("saved_model", False, "Evaluate the SavedModel export instead of model.keras. "
+                         "A SavedModel is code (its graph runs as it is): use it only for exports you "
+                         "made; only .keras files load safely (safe_mode) from untrusted sources.",
                          flag_values=fv)
     flags.DEFINE_string("data_dir", None, "Data folder (default: the run's, else $KERAS_RNNREG_DATA_DIR).",
                         flag_values=fv)

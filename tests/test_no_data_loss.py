@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 
 import pytest
 
@@ -119,3 +120,20 @@ def test_tune_directory_that_is_a_file(tmp_path, capsys):
         f"error: --directory '{target}' exists and is not a directory"
     ]
     assert target.read_text() == "x"
+
+
+def test_sweep_out_never_overwrites_another_csv(tmp_path, capsys):
+    out = tmp_path / "grades.csv"
+    out.write_text("name,grade\nada,1\n")
+    argv = ["sweep", "--model", "rnn_nbr", "--param", "l2", "--values", "0", "--out", str(out), "--verbose", "0"]
+    assert tune_cli.main(argv) == 2
+    assert "is not a sweep CSV" in capsys.readouterr().err
+    assert out.read_text() == "name,grade\nada,1\n"
+
+
+def test_saved_model_is_code_is_documented(capsys):
+    """Item 10: README and evaluate --help say that a SavedModel runs code; .keras with safe_mode is safe."""
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "**A SavedModel is code.**" in readme and "safe_mode=True" in readme
+    assert cli.main(["keras-rnnreg", "evaluate", "--help"]) == 0
+    assert "A SavedModel is code" in " ".join(capsys.readouterr().out.split())
