@@ -288,6 +288,8 @@ def evaluate_run(run_dir, split="test", on="auto", data_dir=None, use_saved_mode
 
     rd = rundir.RunDir(run_dir)
     rd.check_usable()
+    if not rd.path.is_dir():
+        raise rundir.RunDirError(f"run_dir {str(rd.path)!r} does not exist")
     config = rd.read_config()
     if config is None:
         raise rundir.RunDirError(f"run_dir {str(rd.path)!r} holds no config.json (not a training run)")

@@ -84,6 +84,8 @@ def _foreign_references(node, found):
                 inner = node.get("config")
                 name = inner if isinstance(inner, str) else node.get("class_name")
                 found.append(f"{module}.{name}")
+        if node.get("class_name") == "__lambda__":
+            found.append("a Python lambda")
         for value in node.values():
             _foreign_references(value, found)
     elif isinstance(node, list):

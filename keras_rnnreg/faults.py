@@ -8,7 +8,9 @@ is called with ``NAME``; ``KERAS_RNNREG_KILL_AT=NAME:N`` on the ``N``-th time
 * ``backup:committed`` - the epoch's checkpoint is committed;
 * ``replace:<file name>`` - an atomic write has its temporary file complete,
   just before it is renamed over ``<file name>`` (``trial.json``,
-  ``oracle.json``, ``tuner0.json``, ``search_config.json``, ``metrics.json``, ...).
+  ``oracle.json``, ``tuner0.json``, ``search_config.json``, ``metrics.json``, ...);
+* ``replace_dir:<folder name>`` - an existing folder (``saved_model``) has been
+  moved aside, the new one not yet moved in.
 
 Unset (the normal case) it costs one dictionary look-up.
 """

@@ -184,6 +184,7 @@ def atomic_replace_dir(build, path):
             old = pathlib.Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{path.name}.old.", dir=path.parent))
             old.rmdir()
             os.replace(path, old)
+            faults.point(f"replace_dir:{path.name}")
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     finally:
