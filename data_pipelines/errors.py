@@ -2,7 +2,32 @@
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
+
+#: Longest error message :class:`DataError` produces (what it quotes is cut first).
+MESSAGE_LIMIT = 500
+
+_repr = reprlib.Repr()
+_repr.maxstring = 60
+_repr.maxother = 60
+_repr.maxlong = 40
+_repr.maxlist = _repr.maxtuple = _repr.maxdict = 6
+_repr.maxlevel = 3
+
+
+def quote(value: Any) -> str:
+    """A short ``repr`` of ``value`` for an error message.
+
+    Bounded in length and depth (:mod:`reprlib`), so a crafted file's
+    multi-megabyte string or a list nested 100 000 deep is quoted in a few
+    dozen characters (plain ``repr`` would print it all, or raise
+    ``RecursionError``).
+    """
+    try:
+        return _repr.repr(value)
+    except Exception:  # noqa: BLE001 - a value whose repr itself fails
+        return f"<{type(value).__name__}>"
 
 
 class DataError(ValueError):
@@ -41,4 +66,7 @@ class DataError(ValueError):
         if index is not None:
             parts.append(f"sequence {index}")
         where = ", ".join(parts)
-        super().__init__(f"{where}: {message}" if where else message)
+        text = f"{where}: {message}" if where else message
+        if len(text) > MESSAGE_LIMIT:
+            text = text[: MESSAGE_LIMIT - 3] + "..."
+        super().__init__(text)

@@ -10,6 +10,7 @@ from .mat_io import load_mat
 from .notes_io import load_notes
 from .registry import get_info
 from .sources import locate_file
+from .validation import validate_scorable
 
 SOURCES = ("mat", "notes")
 
@@ -45,6 +46,6 @@ def load_dataset(
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; expected one of {SOURCES}")
     path = locate_file(name, source, data_dir, cache_dir=cache_dir, origin=origin)
-    if source == "mat":
-        return load_mat(path)
-    return load_notes(path)
+    splits = load_mat(path) if source == "mat" else load_notes(path)
+    validate_scorable(splits, file=path)
+    return splits

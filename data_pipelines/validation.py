@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, quote
 from .registry import HIGHEST_NOTE, LOWEST_NOTE, NUM_KEYS, SPLITS
 
 
@@ -63,7 +63,7 @@ def validate_piano_roll(
             t, k = np.argwhere(bad)[0]
             value = arr[t, k].item()
             raise DataError(
-                f"piano roll value {value!r} at time step {t}, key {k} is not 0 or 1",
+                f"piano roll value {quote(value)} at time step {t}, key {k} is not 0 or 1",
                 value=value,
                 **ctx,
             )
@@ -90,14 +90,14 @@ def validate_note(
     at = "" if step is None else f" at time step {step}"
     if isinstance(note, (bool, np.bool_)) or not isinstance(note, (numbers.Integral, np.integer)):
         raise DataError(
-            f"MIDI note{at} must be an integer, got {type(note).__name__} {note!r}",
+            f"MIDI note{at} must be an integer, got {type(note).__name__} {quote(note)}",
             value=note,
             **ctx,
         )
     value = int(note)
     if not LOWEST_NOTE <= value <= HIGHEST_NOTE:
         raise DataError(
-            f"MIDI note {value}{at} outside the piano range {LOWEST_NOTE}..{HIGHEST_NOTE}",
+            f"MIDI note {quote(value)}{at} outside the piano range {LOWEST_NOTE}..{HIGHEST_NOTE}",
             value=value,
             **ctx,
         )
@@ -133,7 +133,7 @@ def notes_to_piano_roll(
     for t, step in enumerate(sequence):
         if not isinstance(step, (list, tuple, set, frozenset)):
             raise DataError(
-                f"time step {t} must be a list of MIDI notes, got {type(step).__name__} {step!r}",
+                f"time step {t} must be a list of MIDI notes, got {type(step).__name__} {quote(step)}",
                 value=step,
                 **ctx,
             )
@@ -188,3 +188,25 @@ def validate_sequences(sequences: Sequence[Any], *, what: str = "sequences") -> 
     if len(sequences) == 0:
         raise DataError(f"no {what} given (empty list)", value=0)
     return [validate_piano_roll(s, index=i) for i, s in enumerate(sequences)]
+
+
+#: A test sequence is scored on frames 2..T (predicted from frames 1..T-1).
+MIN_TEST_STEPS = 2
+
+
+def validate_scorable(splits: Mapping[str, Sequence[np.ndarray]], *, file: Any = None) -> None:
+    """Check that every test sequence has at least :data:`MIN_TEST_STEPS` time steps.
+
+    A one-step test sequence has nothing to score; found here, at load time,
+    the error names it (instead of an evaluation failing after training).
+
+    Raises:
+        DataError: naming the file, split and sequence.
+    """
+    for i, seq in enumerate(splits.get("test", ())):
+        if len(seq) < MIN_TEST_STEPS:
+            raise DataError(
+                f"test sequence has {len(seq)} time step(s); at least {MIN_TEST_STEPS} are needed "
+                "(a test sequence is scored on frames 2..T)",
+                file=file, split="test", index=i, value=len(seq),
+            )

@@ -25,7 +25,7 @@ import time
 import keras
 import numpy as np
 
-from keras_rnnreg import rundir
+from keras_rnnreg import faults, rundir
 from keras_rnnreg.initializers import spectral_radius
 
 HISTORY_FIELDS = ("epoch", "loss", "nll", "val_loss", "val_nll", "spectral_radius")
@@ -176,8 +176,12 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     Same arguments as :class:`keras.callbacks.EarlyStopping`, plus:
 
     Args:
-        best_weights_path: ``.npz`` file where the best weights are kept
-            (written atomically at each improvement).
+        best_weights_path: ``.npz`` file name pattern for the best weights: at
+            each improvement in epoch ``e`` they are written (atomically) to
+            ``<stem>-<e>.npz`` next to it, and :meth:`get_state` names that
+            file, so the state committed with a checkpoint always names the
+            weights it means (a file of a newer, uncommitted epoch is never
+            read).
         state: :meth:`get_state` of the interrupted run, or ``None``.
     """
 
@@ -185,6 +189,14 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         super().__init__(*args, **kwargs)
         self.best_weights_path = None if best_weights_path is None else pathlib.Path(best_weights_path)
         self._resume_state = state
+        self._best_file = (state or {}).get("best_weights_file")
+
+    def _resume_file(self):
+        if self.best_weights_path is None:
+            return None
+        if self._best_file:
+            return self.best_weights_path.parent / self._best_file
+        return self.best_weights_path  # a checkpoint of an earlier version
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -194,8 +206,9 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         self.best = state.get("best")
         self.best_epoch = int(state.get("best_epoch", 0))
         self.wait = int(state.get("wait", 0))
-        if self.restore_best_weights and self.best_weights_path is not None and self.best_weights_path.is_file():
-            with np.load(self.best_weights_path) as data:
+        path = self._resume_file()
+        if self.restore_best_weights and path is not None and path.is_file():
+            with np.load(path) as data:
                 self.best_weights = [data[f"w{i}"] for i in range(len(data.files))]
 
     def on_epoch_end(self, epoch, logs=None):
@@ -204,23 +217,28 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         improved = self.best is not None and self.best != before
         if improved and self.restore_best_weights and self.best_weights_path is not None:
             arrays = {f"w{i}": w for i, w in enumerate(self.best_weights)}
-            with rundir.atomic_path(self.best_weights_path, suffix=".npz") as tmp:
+            name = f"{self.best_weights_path.stem}-{epoch + 1:05d}.npz"
+            with rundir.atomic_path(self.best_weights_path.parent / name, suffix=".npz") as tmp:
                 np.savez(tmp, **arrays)
+            self._best_file = name
 
     def get_state(self):
-        """JSON-able state: best value, best epoch (0-based), patience counter."""
+        """JSON-able state: best value, best epoch (0-based), patience counter, best-weights file."""
         best = None if self.best is None else float(self.best)
-        return {"best": best, "best_epoch": int(self.best_epoch), "wait": int(self.wait)}
+        return {"best": best, "best_epoch": int(self.best_epoch), "wait": int(self.wait),
+                "best_weights_file": self._best_file}
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """:class:`keras.callbacks.BackupAndRestore` with atomic, validated checkpoints.
+    """:class:`keras.callbacks.BackupAndRestore` whose checkpoint commits in one step.
 
-    The weights (``latest.weights.h5``) and the metadata
-    (``training_metadata.json``) are each written to a temporary file and
-    renamed into place, weights first, so a kill never leaves a truncated
-    checkpoint. The metadata also holds ``extra_state()`` (history, early
-    stopping state, wall time...) for :func:`read_state`. A checkpoint is not
+    Each epoch's weights go to a new file, ``weights-<epoch>.weights.h5``
+    (written atomically); then ``training_metadata.json`` (atomically) names
+    that file, together with ``extra_state()`` (history, early stopping state
+    and its best-weights file, wall time...). The metadata rename is the
+    commit: a kill before it leaves the previous checkpoint (metadata *and*
+    the weights it names) intact, a kill after it the new one. Files no
+    committed metadata names are removed after the commit. A checkpoint is not
     written when the epoch's loss is not finite (a diverged run must not
     resume from NaN weights).
 
@@ -232,23 +250,40 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         **kwargs: see :class:`keras.callbacks.BackupAndRestore`.
     """
 
+    METADATA = "training_metadata.json"
+    LEGACY_WEIGHTS = "latest.weights.h5"
+
     def __init__(self, backup_dir, extra_state=None, skip_if=None, **kwargs):
         super().__init__(os.fspath(backup_dir), **kwargs)
         self.extra_state = extra_state
         self.skip_if = skip_if
         self._skip_save = False
 
-    @staticmethod
-    def read_state(backup_dir):
-        """The metadata of the checkpoint in ``backup_dir`` (``None`` if there is none).
+    @classmethod
+    def weights_file(cls, backup_dir, metadata):
+        """The weights file a committed ``metadata`` names."""
+        return pathlib.Path(backup_dir) / (metadata.get("weights_file") or cls.LEGACY_WEIGHTS)
 
-        Returns ``None`` too when the weights file is missing, so a half-made
-        checkpoint is never trusted.
+    @classmethod
+    def read_state(cls, backup_dir):
+        """The committed metadata of the checkpoint in ``backup_dir`` (``None`` if there is none).
+
+        Returns ``None`` too when the weights file it names is missing, so a
+        half-made checkpoint is never trusted.
         """
-        backup_dir = pathlib.Path(backup_dir)
-        if not (backup_dir / "latest.weights.h5").is_file():
+        metadata = rundir.read_json(pathlib.Path(backup_dir) / cls.METADATA)
+        if not isinstance(metadata, dict) or not cls.weights_file(backup_dir, metadata).is_file():
             return None
-        return rundir.read_json(backup_dir / "training_metadata.json")
+        return metadata
+
+    def on_train_begin(self, logs=None):
+        # Point Keras's restore at the weights the committed metadata names
+        # (``_weights_path`` is the attribute BackupAndRestore loads from; it
+        # has no public setter).
+        metadata = self.read_state(self.backup_dir)
+        if metadata is not None:
+            self._weights_path = os.fspath(self.weights_file(self.backup_dir, metadata))
+        super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -260,9 +295,28 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def _save_model(self):
         if self._skip_save:
             return
-        os.makedirs(self.backup_dir, exist_ok=True)
-        rundir.atomic_save_weights(self.model, self._weights_path)
-        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "saved_at": time.time()}
+        folder = pathlib.Path(self.backup_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"weights-{self._current_epoch:05d}.weights.h5"
+        rundir.atomic_save_weights(self.model, folder / name)
+        faults.point("backup:weights_written")
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "saved_at": time.time(),
+                    "weights_file": name}
         if self.extra_state is not None:
             metadata.update(self.extra_state())
-        rundir.atomic_write_json(self._training_metadata_path, metadata)
+        rundir.atomic_write_json(folder / self.METADATA, metadata)  # the commit
+        faults.point("backup:committed")
+        self._weights_path = os.fspath(folder / name)
+        keep = {self.METADATA, *_file_names(metadata)}
+        for entry in folder.iterdir():
+            if entry.is_file() and entry.name not in keep and entry.suffix in (".h5", ".npz"):
+                entry.unlink(missing_ok=True)
+
+
+def _file_names(obj):
+    """Every string in a (nested) JSON object: the file names a checkpoint refers to."""
+    if isinstance(obj, dict):
+        for value in obj.values():
+            yield from _file_names(value)
+    elif isinstance(obj, str):
+        yield obj

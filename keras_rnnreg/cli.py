@@ -33,6 +33,10 @@ PROG = "keras-rnnreg"
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
+#: Longest error line printed (a message quoting a huge value is cut).
+MESSAGE_LIMIT = 500
+#: Fastest MIDI tempo accepted by ``sample`` (quarter notes per minute).
+MAX_TEMPO = 1000.0
 
 
 class CommandError(Exception):
@@ -269,7 +273,9 @@ def _define_evaluate(fv):
     flags.DEFINE_enum("on", "auto", ["auto", "sequences", "windows"],
                       "Whole sequences (the paper's test metric) or the training windows; "
                       "auto: sequences for test, windows for train/valid (as in metrics.json).", flag_values=fv)
-    flags.DEFINE_boolean("saved_model", False, "Evaluate the SavedModel export instead of model.keras.",
+    flags.DEFINE_boolean("saved_model", False, "Evaluate the SavedModel export instead of model.keras. "
+                         "A SavedModel is code (its graph runs as it is): use it only for exports you "
+                         "made; only .keras files load safely (safe_mode) from untrusted sources.",
                          flag_values=fv)
     flags.DEFINE_string("data_dir", None, "Data folder (default: the run's, else $KERAS_RNNREG_DATA_DIR).",
                         flag_values=fv)
@@ -282,6 +288,8 @@ def evaluate_run(run_dir, split="test", on="auto", data_dir=None, use_saved_mode
 
     rd = rundir.RunDir(run_dir)
     rd.check_usable()
+    if not rd.path.is_dir():
+        raise rundir.RunDirError(f"run_dir {str(rd.path)!r} does not exist")
     config = rd.read_config()
     if config is None:
         raise rundir.RunDirError(f"run_dir {str(rd.path)!r} holds no config.json (not a training run)")
@@ -338,7 +346,8 @@ def _main_evaluate(fv, args):
 def _define_export(fv):
     flags.DEFINE_string("run_dir", None, "Run directory of a trained model.", flag_values=fv)
     flags.mark_flag_as_required("run_dir", flag_values=fv)
-    flags.DEFINE_string("out", None, "Export folder (default <run_dir>/saved_model).", flag_values=fv)
+    flags.DEFINE_string("out", None, "Export folder (default <run_dir>/saved_model). It must be absent, "
+                        "empty or a previous SavedModel export; anything else is refused.", flag_values=fv)
 
 
 def _main_export(fv, args):
@@ -347,6 +356,8 @@ def _main_export(fv, args):
     from keras_rnnreg import export
 
     _no_positional("export", args)
+    if fv.out:
+        export.check_export_target(fv.out)  # before anything is loaded or written
     rd, _, model = _load_run(fv)
     out = fv.out or rd.saved_model
     export.export_saved_model(model, out)
@@ -377,7 +388,11 @@ def _define_sample(fv):
                          lower_bound=0, flag_values=fv)
     flags.DEFINE_integer("frames_per_beat", 1, "Frames per quarter note in the MIDI file "
                          "(JSB Chorales is quantized to quarter notes).", lower_bound=1, flag_values=fv)
-    _positive_float(fv, "tempo", 100.0, "Tempo of the MIDI file (quarter notes per minute).")
+    flags.DEFINE_float("tempo", 100.0, f"Tempo of the MIDI file (quarter notes per minute, at most {MAX_TEMPO:g}).",
+                       flag_values=fv)
+    flags.register_validator("tempo", lambda v: v is not None and 0 < v <= MAX_TEMPO,
+                             message=f"--tempo must be > 0 and <= {MAX_TEMPO:g} quarter notes per minute",
+                             flag_values=fv)
     flags.DEFINE_string("data_dir", None, "Data folder for --primer_steps.", flag_values=fv)
 
 
@@ -387,15 +402,27 @@ def _main_sample(fv, args):
     from keras_rnnreg import sampling, training
 
     _no_positional("sample", args)
+    out = pathlib.Path(fv.out)
+    png = pathlib.Path(fv.png) if fv.png else out.with_suffix(".png")
+    for flag, path in (("--out", out), ("--png", png)):
+        folder = path.parent
+        if not folder.is_dir():
+            raise CommandError(f"{flag} {str(path)!r}: folder {str(folder)!r} does not exist (it is not created)")
+        if path.is_dir():
+            raise CommandError(f"{flag} {str(path)!r} is a directory")
     rd, config, model = _load_run(fv)
     primer = None
     if fv.primer_steps:
         splits = training.load_splits(config["dataset"], fv.data_dir or config.get("data_dir"),
                                       config.get("source", "mat"), max_test_sequences=1)
-        primer = splits["test"][0][: fv.primer_steps]
+        first = splits["test"][0]
+        if fv.primer_steps > len(first):
+            raise CommandError(
+                f"--primer_steps {fv.primer_steps} exceeds the {len(first)} time steps of the primer "
+                f"(the first test sequence of {config['dataset']})"
+            )
+        primer = first[: fv.primer_steps]
     roll = sampling.sample_piano_roll(model, fv.steps, seed=fv.seed, primer=primer)
-    out = pathlib.Path(fv.out)
-    png = pathlib.Path(fv.png) if fv.png else out.with_suffix(".png")
     sampling.write_midi(roll, out, frames_per_beat=fv.frames_per_beat, tempo=fv.tempo)
     sampling.write_piano_roll_png(roll, png, title=f"{config.get('model', 'model')} sample, seed {fv.seed}")
     print(f"wrote {out} and {png} ({len(roll)} frames, {int(roll.sum())} notes on, "
@@ -479,7 +506,21 @@ def _debug():
     return os.environ.get("KERAS_RNNREG_DEBUG", "") not in ("", "0")
 
 
+def non_finite_flag(fv):
+    """``"flag --x=nan: ..."`` for the first float flag set to NaN or an infinity, else ``None``."""
+    import math
+
+    for name in fv:
+        value = fv[name].value
+        if fv[name].present and isinstance(value, float) and not math.isfinite(value):
+            return f"flag --{name}={value}: must be a finite number"
+    return None
+
+
 def _error(prefix, message):
+    message = str(message)
+    if len(message) > MESSAGE_LIMIT:
+        message = message[: MESSAGE_LIMIT - 3] + "..."
     print(f"{prefix}: error: {message}", file=sys.stderr)
     return EXIT_USAGE
 
@@ -512,6 +553,9 @@ def main(argv=None):
         args = fv([prefix, *rest])[1:]
     except flags.Error as e:
         return _error(prefix, str(e).splitlines()[0] if str(e) else type(e).__name__)
+    bad = non_finite_flag(fv)
+    if bad:
+        return _error(prefix, bad)
     try:
         return command.main(fv, args)
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ A run directory holds::
     saved_model/             SavedModel export with a serving signature
     backup/                  resumable state while training (removed when it ends)
     tensorboard/             TensorBoard logs
+    .lock                    held by the process training in it (see keras_rnnreg.locking)
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import os
 import pathlib
 import shutil
 import tempfile
+
+from keras_rnnreg import faults
 
 TMP_PREFIX = ".tmp-"
 
@@ -83,6 +86,7 @@ def atomic_path(path, suffix=""):
         yield pathlib.Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        faults.point(f"replace:{path.name}")
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     finally:
@@ -180,6 +184,7 @@ def atomic_replace_dir(build, path):
             old = pathlib.Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{path.name}.old.", dir=path.parent))
             old.rmdir()
             os.replace(path, old)
+            faults.point(f"replace_dir:{path.name}")
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     finally:
@@ -212,6 +217,7 @@ class RunDir:
     saved_model = property(lambda self: self.path / "saved_model", doc="SavedModel export")
     backup = property(lambda self: self.path / "backup", doc="BackupAndRestore state")
     tensorboard = property(lambda self: self.path / "tensorboard", doc="TensorBoard logs")
+    lock = property(lambda self: self.path / ".lock", doc="lock file of the process training in it")
 
     def check_usable(self):
         """Raise :class:`RunDirError` when the path exists but is not a folder."""

@@ -38,7 +38,7 @@ import keras
 import numpy as np
 
 from keras_rnnreg import callbacks as cb
-from keras_rnnreg import evaluation, export, models, optim, rundir
+from keras_rnnreg import evaluation, export, locking, models, optim, rundir
 
 #: Defaults of :func:`train` (and of the ``train`` command), picked by measurement
 #: on JSB Chorales with 2 CPU cores (test NLL in nats per time step, early
@@ -126,6 +126,9 @@ def _resolve_hyperparameters(model, hyperparameters, seed):
     hyperparameters = dict(hyperparameters or {})
     if "seed" in hyperparameters:
         raise ValueError("pass the seed as train(seed=...), not as a model hyperparameter")
+    for key, value in hyperparameters.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"hyperparameter {key} must be a finite number, got {value}")
     full = models.resolve_hyperparameters(model, hyperparameters)
     full["seed"] = seed
     return full
@@ -303,193 +306,199 @@ def train(
         "data_dir": None if data_dir is None else os.fspath(data_dir),
     })
 
-    # ---- decide: fresh start, resume, or nothing to do ----
-    state = None
-    if rd.path.is_dir():
-        rd.clean_temporaries()
-        old_config = rd.read_config()
-        old_metrics = rd.read_metrics() or {}
-        state = cb.AtomicBackupAndRestore.read_state(rd.backup)
-        if overwrite:
-            rd.clear()
-            state = None
-        elif old_config is not None:
-            diff = _difference(_identity(old_config), _identity(config))
-            if diff is not None:
+    # ---- one process per run directory (a second one fails at once, naming the holder) ----
+    try:
+        rd.path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise rundir.RunDirError(f"cannot create run_dir {str(rd.path)!r}: {e.strerror or e}") from None
+    with locking.hold(rd.lock, f"run_dir {str(rd.path)!r}"):
+        # ---- decide: fresh start, resume, or nothing to do ----
+        state = None
+        if rd.path.is_dir():
+            rd.clean_temporaries()
+            old_config = rd.read_config()
+            old_metrics = rd.read_metrics() or {}
+            state = cb.AtomicBackupAndRestore.read_state(rd.backup)
+            if overwrite:
+                rd.clear()
+                state = None
+            elif old_config is not None:
+                diff = _difference(_identity(old_config), _identity(config))
+                if diff is not None:
+                    raise rundir.RunDirError(
+                        f"run_dir {str(rd.path)!r} holds a different run ({diff}); "
+                        "use another run_dir or overwrite=True (--overwrite)"
+                    )
+                if state is None and old_metrics.get("status") == STATUS_COMPLETED and rd.model.is_file():
+                    say(f"run_dir {str(rd.path)} already holds this completed run; "
+                        "nothing to train (use --overwrite to train again)")
+                    return old_metrics
+                if state is None:
+                    rd.clear()  # an unfinished run without a checkpoint: start over
+            elif any((rd.path / name).exists() for name in rundir.RUN_FILES):
                 raise rundir.RunDirError(
-                    f"run_dir {str(rd.path)!r} holds a different run ({diff}); "
+                    f"run_dir {str(rd.path)!r} holds files of an unknown run; "
                     "use another run_dir or overwrite=True (--overwrite)"
                 )
-            if state is None and old_metrics.get("status") == STATUS_COMPLETED and rd.model.is_file():
-                say(f"run_dir {str(rd.path)} already holds this completed run; "
-                    "nothing to train (use --overwrite to train again)")
-                return old_metrics
-            if state is None:
-                rd.clear()  # an unfinished run without a checkpoint: start over
-        elif any((rd.path / name).exists() for name in rundir.RUN_FILES):
-            raise rundir.RunDirError(
-                f"run_dir {str(rd.path)!r} holds files of an unknown run; "
-                "use another run_dir or overwrite=True (--overwrite)"
-            )
-    rd.prepare()
-    rundir.atomic_write_json(rd.config, config)
+        rd.prepare()
+        rundir.atomic_write_json(rd.config, config)
 
-    # ---- data, model ----
-    keras.utils.set_random_seed(seed)
-    splits = load_splits(dataset, data_dir, source, max_train_sequences, max_valid_sequences, max_test_sequences)
-    train_ds = data_pipelines.make_window_dataset(splits["train"], window, batch_size, shuffle=True, seed=seed)
-    valid_ds = data_pipelines.make_window_dataset(splits["valid"], window, batch_size, shuffle=False)
-    net = models.get(model, **hp)
-    optim.compile_model(net, optimizer, learning_rate, float(momentum), clipnorm, jit_compile=jit_compile)
+        # ---- data, model ----
+        keras.utils.set_random_seed(seed)
+        splits = load_splits(dataset, data_dir, source, max_train_sequences, max_valid_sequences, max_test_sequences)
+        train_ds = data_pipelines.make_window_dataset(splits["train"], window, batch_size, shuffle=True, seed=seed)
+        valid_ds = data_pipelines.make_window_dataset(splits["valid"], window, batch_size, shuffle=False)
+        net = models.get(model, **hp)
+        optim.compile_model(net, optimizer, learning_rate, float(momentum), clipnorm, jit_compile=jit_compile)
 
-    state = state or {}
-    resumed_from = int(state.get("epoch", 0))
-    previous_wall = float(state.get("wall_time_s", 0.0))
-    started = time.monotonic()
-    finished_before = bool(state.get("finished", False))
+        state = state or {}
+        resumed_from = int(state.get("epoch", 0))
+        previous_wall = float(state.get("wall_time_s", 0.0))
+        started = time.monotonic()
+        finished_before = bool(state.get("finished", False))
 
-    def elapsed():
-        return previous_wall + (time.monotonic() - started)
+        def elapsed():
+            return previous_wall + (time.monotonic() - started)
 
-    base_metrics = {
-        "model": model,
-        "dataset": dataset,
-        "hyperparameters": hp,
-        "seed": seed,
-        "training": {k: config[k] for k in (
-            "optimizer", "learning_rate", "momentum", "clipnorm", "batch_size", "window",
-            "epochs", "patience", "max_train_sequences", "max_valid_sequences", "max_test_sequences")},
-        "parameter_count": int(net.count_params()),
-        "nll_unit": "nats per time step",
-        "versions": _versions(),
-    }
-    resumes = list(state.get("resumed_from_epochs", []))
-    if resumed_from > 0:
-        resumes.append(resumed_from)
-        say(f"resuming {str(rd.path)} after epoch {resumed_from}")
-
-    def running_metrics(rows):
-        done = len(rows)
-        vals = [float(r["val_nll"]) for r in rows if "val_nll" in r and math.isfinite(float(r["val_nll"]))]
-        rundir.atomic_write_json(rd.metrics, {
-            **base_metrics,
-            "status": STATUS_RUNNING,
-            "epochs_completed": done,
-            "best_valid_nll_so_far": min(vals) if vals else None,
-            "wall_time_s": elapsed(),
-            "resumed_from_epochs": resumes,
-        })
-
-    sr_logger = cb.SpectralRadiusLogger(rd.spectral_radius, rows=state.get("spectral_radius"))
-    history = cb.HistoryWriter(rd.history, rows=state.get("history"), on_epoch=running_metrics)
-    stopper = cb.ResumableEarlyStopping(
-        monitor="val_nll", mode="min", patience=patience if patience > 0 else epochs + 1,
-        restore_best_weights=True, verbose=1 if verbose else 0,
-        best_weights_path=rd.backup / "best_weights.npz", state=state.get("early_stopping"),
-    )
-
-    def extra_state():
-        return {
-            "history": history.rows,
-            "spectral_radius": sr_logger.rows,
-            "early_stopping": stopper.get_state(),
-            "wall_time_s": elapsed(),
-            "resumed_from_epochs": resumes,
-            "finished": bool(net.stop_training),
+        base_metrics = {
+            "model": model,
+            "dataset": dataset,
+            "hyperparameters": hp,
+            "seed": seed,
+            "training": {k: config[k] for k in (
+                "optimizer", "learning_rate", "momentum", "clipnorm", "batch_size", "window",
+                "epochs", "patience", "max_train_sequences", "max_valid_sequences", "max_test_sequences")},
+            "parameter_count": int(net.count_params()),
+            "nll_unit": "nats per time step",
+            "versions": _versions(),
         }
+        resumes = list(state.get("resumed_from_epochs", []))
+        if resumed_from > 0:
+            resumes.append(resumed_from)
+            say(f"resuming {str(rd.path)} after epoch {resumed_from}")
 
-    backup = cb.AtomicBackupAndRestore(rd.backup, extra_state=extra_state, delete_checkpoint=False,
-                                       skip_if=lambda: history.divergence is not None)
-    callbacks = [sr_logger, keras.callbacks.TerminateOnNaN(), history, stopper]
-    if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=os.fspath(rd.tensorboard), write_graph=False))
-    callbacks.append(backup)
+        def running_metrics(rows):
+            done = len(rows)
+            vals = [float(r["val_nll"]) for r in rows if "val_nll" in r and math.isfinite(float(r["val_nll"]))]
+            rundir.atomic_write_json(rd.metrics, {
+                **base_metrics,
+                "status": STATUS_RUNNING,
+                "epochs_completed": done,
+                "best_valid_nll_so_far": min(vals) if vals else None,
+                "wall_time_s": elapsed(),
+                "resumed_from_epochs": resumes,
+            })
 
-    if resumed_from == 0:
-        running_metrics([])
-    if finished_before or resumed_from >= epochs:
-        # Killed after the last epoch but before the results were written.
-        net.optimizer.build(net.trainable_variables)
-        net.load_weights(os.fspath(rd.backup / "latest.weights.h5"))
-        stopper.set_model(net)
-        stopper.on_train_begin()
-        if stopper.best_weights is not None:
-            net.set_weights(stopper.best_weights)
-        history.rows = [dict(r) for r in state.get("history", [])]
-    else:
-        try:
-            net.fit(train_ds, validation_data=valid_ds, epochs=epochs, verbose=verbose, callbacks=callbacks,
-                    shuffle=False)  # the window pipeline shuffles, reproducibly
-        except KeyboardInterrupt:
-            metrics = {**(rd.read_metrics() or {}), "status": STATUS_INTERRUPTED,
-                       "message": "interrupted; run the same command again to resume"}
-            rundir.atomic_write_json(rd.metrics, metrics)
-            raise
-
-    epochs_done = len(history.rows)
-    divergence = history.divergence
-    if divergence is None and not all(np.all(np.isfinite(w)) for w in net.get_weights()):
-        divergence = "the weights are not finite"
-    if divergence is not None:
-        epoch = history.diverged_epoch or epochs_done
-        message = (
-            f"training diverged in epoch {epoch} ({divergence}) with "
-            f"learning_rate={learning_rate:g}, clipnorm={clipnorm}; try a smaller --learning_rate "
-            f"or a --clipnorm"
+        sr_logger = cb.SpectralRadiusLogger(rd.spectral_radius, rows=state.get("spectral_radius"))
+        history = cb.HistoryWriter(rd.history, rows=state.get("history"), on_epoch=running_metrics)
+        stopper = cb.ResumableEarlyStopping(
+            monitor="val_nll", mode="min", patience=patience if patience > 0 else epochs + 1,
+            restore_best_weights=True, verbose=1 if verbose else 0,
+            best_weights_path=rd.backup / "best_weights.npz", state=state.get("early_stopping"),
         )
+
+        def extra_state():
+            return {
+                "history": history.rows,
+                "spectral_radius": sr_logger.rows,
+                "early_stopping": stopper.get_state(),
+                "wall_time_s": elapsed(),
+                "resumed_from_epochs": resumes,
+                "finished": bool(net.stop_training),
+            }
+
+        backup = cb.AtomicBackupAndRestore(rd.backup, extra_state=extra_state, delete_checkpoint=False,
+                                           skip_if=lambda: history.divergence is not None)
+        callbacks = [sr_logger, keras.callbacks.TerminateOnNaN(), history, stopper]
+        if tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=os.fspath(rd.tensorboard), write_graph=False))
+        callbacks.append(backup)
+
+        if resumed_from == 0:
+            running_metrics([])
+        if finished_before or resumed_from >= epochs:
+            # Killed after the last epoch but before the results were written.
+            net.optimizer.build(net.trainable_variables)
+            net.load_weights(os.fspath(cb.AtomicBackupAndRestore.weights_file(rd.backup, state)))
+            stopper.set_model(net)
+            stopper.on_train_begin()
+            if stopper.best_weights is not None:
+                net.set_weights(stopper.best_weights)
+            history.rows = [dict(r) for r in state.get("history", [])]
+        else:
+            try:
+                net.fit(train_ds, validation_data=valid_ds, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                        shuffle=False)  # the window pipeline shuffles, reproducibly
+            except KeyboardInterrupt:
+                metrics = {**(rd.read_metrics() or {}), "status": STATUS_INTERRUPTED,
+                           "message": "interrupted; run the same command again to resume"}
+                rundir.atomic_write_json(rd.metrics, metrics)
+                raise
+
+        epochs_done = len(history.rows)
+        divergence = history.divergence
+        if divergence is None and not all(np.all(np.isfinite(w)) for w in net.get_weights()):
+            divergence = "the weights are not finite"
+        if divergence is not None:
+            epoch = history.diverged_epoch or epochs_done
+            message = (
+                f"training diverged in epoch {epoch} ({divergence}) with "
+                f"learning_rate={learning_rate:g}, clipnorm={clipnorm}; try a smaller --learning_rate "
+                f"or a --clipnorm"
+            )
+            metrics = {
+                **base_metrics,
+                "status": STATUS_DIVERGED,
+                "message": message,
+                "epochs_completed": epochs_done,
+                "train_nll": None,
+                "valid_nll": None,
+                "test_nll": None,
+                "wall_time_s": elapsed(),
+                "resumed_from_epochs": resumes,
+            }
+            rundir.atomic_write_json(rd.metrics, metrics)
+            shutil.rmtree(rd.backup, ignore_errors=True)
+            return metrics
+
+        # ---- final numbers with the best weights ----
+        train_eval = data_pipelines.make_window_dataset(splits["train"], window, batch_size, shuffle=False)
+        train_nll = float(net.evaluate(train_eval, verbose=0, return_dict=True)["nll"])
+        valid_nll = float(net.evaluate(valid_ds, verbose=0, return_dict=True)["nll"])
+        test_nll = evaluation.evaluate_nll(net, splits["test"])
+        best_epoch = stopper.best_epoch + 1 if stopper.best is not None else epochs_done
+        stopped_early = epochs_done < epochs
+
+        rundir.atomic_save_model(net, rd.model)
+        export_error = None
+        if export_saved_model:
+            try:
+                export.export_saved_model(net, rd.saved_model)
+            except Exception as e:  # noqa: BLE001  (the trained model.keras is kept either way)
+                export_error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+                say(f"warning: SavedModel export failed ({export_error}); model.keras is saved")
+        radii = [float(r["spectral_radius"]) for r in sr_logger.rows]
         metrics = {
             **base_metrics,
-            "status": STATUS_DIVERGED,
-            "message": message,
+            "status": STATUS_COMPLETED,
+            "message": (f"stopped early after epoch {epochs_done} (no val_nll improvement for {patience} epochs)"
+                        if stopped_early else f"trained {epochs_done} epochs"),
             "epochs_completed": epochs_done,
-            "train_nll": None,
-            "valid_nll": None,
-            "test_nll": None,
+            "best_epoch": best_epoch,
+            "stopped_early": stopped_early,
+            "train_nll": train_nll,
+            "valid_nll": valid_nll,
+            "test_nll": test_nll,
+            "spectral_radius_init": radii[0] if radii else None,
+            "spectral_radius_final": spectral_radius_of(net),
             "wall_time_s": elapsed(),
             "resumed_from_epochs": resumes,
         }
+        if export_error is not None:
+            metrics["export_error"] = export_error
         rundir.atomic_write_json(rd.metrics, metrics)
         shutil.rmtree(rd.backup, ignore_errors=True)
         return metrics
-
-    # ---- final numbers with the best weights ----
-    train_eval = data_pipelines.make_window_dataset(splits["train"], window, batch_size, shuffle=False)
-    train_nll = float(net.evaluate(train_eval, verbose=0, return_dict=True)["nll"])
-    valid_nll = float(net.evaluate(valid_ds, verbose=0, return_dict=True)["nll"])
-    test_nll = evaluation.evaluate_nll(net, splits["test"])
-    best_epoch = stopper.best_epoch + 1 if stopper.best is not None else epochs_done
-    stopped_early = epochs_done < epochs
-
-    rundir.atomic_save_model(net, rd.model)
-    export_error = None
-    if export_saved_model:
-        try:
-            export.export_saved_model(net, rd.saved_model)
-        except Exception as e:  # noqa: BLE001  (the trained model.keras is kept either way)
-            export_error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
-            say(f"warning: SavedModel export failed ({export_error}); model.keras is saved")
-    radii = [float(r["spectral_radius"]) for r in sr_logger.rows]
-    metrics = {
-        **base_metrics,
-        "status": STATUS_COMPLETED,
-        "message": (f"stopped early after epoch {epochs_done} (no val_nll improvement for {patience} epochs)"
-                    if stopped_early else f"trained {epochs_done} epochs"),
-        "epochs_completed": epochs_done,
-        "best_epoch": best_epoch,
-        "stopped_early": stopped_early,
-        "train_nll": train_nll,
-        "valid_nll": valid_nll,
-        "test_nll": test_nll,
-        "spectral_radius_init": radii[0] if radii else None,
-        "spectral_radius_final": spectral_radius_of(net),
-        "wall_time_s": elapsed(),
-        "resumed_from_epochs": resumes,
-    }
-    if export_error is not None:
-        metrics["export_error"] = export_error
-    rundir.atomic_write_json(rd.metrics, metrics)
-    shutil.rmtree(rd.backup, ignore_errors=True)
-    return metrics
 
 
 def spectral_radius_of(model, layer_name="hidden"):

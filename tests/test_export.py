@@ -48,12 +48,34 @@ def test_saved_model_reloads_with_same_predictions(tmp_path, noisy_model, rolls)
 
 def test_export_replaces_an_existing_export(tmp_path, noisy_model, rolls):
     path = tmp_path / "sm"
-    path.mkdir()
-    (path / "stale.txt").write_text("old")
     export.export_saved_model(noisy_model, path)
-    assert not (path / "stale.txt").exists()
-    assert (path / "saved_model.pb").is_file()
+    first = (path / "saved_model.pb").stat().st_mtime_ns
+    export.export_saved_model(noisy_model, path)
+    assert (path / "saved_model.pb").is_file() and (path / "saved_model.pb").stat().st_mtime_ns >= first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sm"]
+
+
+@pytest.mark.parametrize("kind", ["notes_folder", "export_plus_notes", "file"])
+def test_export_refuses_to_replace_other_data(tmp_path, noisy_model, kind):
+    path = tmp_path / "target"
+    if kind == "file":
+        path.write_text("my notes")
+    else:
+        path.mkdir()
+        (path / "notes.txt").write_text("my notes")
+        if kind == "export_plus_notes":
+            (path / "saved_model.pb").write_bytes(b"x")
+    before = sorted((p.relative_to(tmp_path), p.read_bytes() if p.is_file() else None) for p in tmp_path.rglob("*"))
+    with pytest.raises(export.ExportTargetError, match="refusing to export to"):
+        export.export_saved_model(noisy_model, path)
+    after = sorted((p.relative_to(tmp_path), p.read_bytes() if p.is_file() else None) for p in tmp_path.rglob("*"))
+    assert after == before
+
+
+def test_export_into_an_empty_folder(tmp_path, noisy_model):
+    (tmp_path / "empty").mkdir()
+    export.export_saved_model(noisy_model, tmp_path / "empty")
+    assert (tmp_path / "empty" / "saved_model.pb").is_file()
 
 
 def test_keras_file_loads_in_safe_mode(tmp_path, noisy_model, rolls):

@@ -203,7 +203,7 @@ def test_resume_after_last_epoch_before_results(tmp_path, data_dir):
     finally:
         cb.AtomicBackupAndRestore.on_train_end = original
     assert json.loads((run / "metrics.json").read_text())["status"] == "interrupted"
-    assert (run / "backup" / "latest.weights.h5").exists()
+    assert (run / "backup" / "weights-00002.weights.h5").exists()
     finished = training.train("rnn", "jsb_chorales", run, **kwargs)
     assert finished["status"] == "completed" and finished["epochs_completed"] == 2
     assert finished["test_nll"] == pytest.approx(reference["test_nll"], rel=1e-6)

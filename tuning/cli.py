@@ -74,7 +74,8 @@ def search_flags():
                         flag_values=fv)
     flags.DEFINE_integer("trials", 50, "Number of configurations (ignored by hyperband).", lower_bound=1,
                          flag_values=fv)
-    flags.DEFINE_integer("seed", 0, "Seed of the oracle, the models and the data order.", flag_values=fv)
+    flags.DEFINE_integer("seed", 0, "Seed of the oracle, the models and the data order (the same seed gives "
+                         "the same trials).", lower_bound=0, flag_values=fv)
     flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "Search algorithm.",
                       flag_values=fv)
     flags.DEFINE_enum("final", "reload", ["reload", "retrain", "none"], "Evaluate the best configuration "
@@ -82,8 +83,12 @@ def search_flags():
                       flag_values=fv)
     flags.DEFINE_integer("max_consecutive_failed_trials", 10, "Abort after this many failed trials in a row.",
                          lower_bound=1, flag_values=fv)
-    flags.DEFINE_boolean("overwrite", False, "Delete an existing search in --directory instead of resuming.",
-                         flag_values=fv)
+    flags.DEFINE_boolean("overwrite", False, "Delete an existing search in --directory instead of resuming "
+                         "(only the project folder, if it holds nothing but a search's files, and the "
+                         "summary).", flag_values=fv)
+    flags.DEFINE_boolean("repair", False, "Before resuming, rebuild unreadable state files (oracle.json, "
+                         "tuner0.json, trial.json, search_config.json) from the trials' own records; "
+                         "finished trials are kept.", flag_values=fv)
     flags.DEFINE_enum("distribution_strategy", "none", ["none", "mirrored"], "Run each trial under "
                       "tf.distribute.MirroredStrategy (all GPUs of this machine).", flag_values=fv)
     flags.DEFINE_integer("hyperband_factor", 3, "Hyperband reduction factor.", lower_bound=2, flag_values=fv)
@@ -138,6 +143,12 @@ def _parse(fv, argv, prog):
     if len(rest) > 1:
         print(f"error: unexpected arguments: {' '.join(rest[1:])}", file=sys.stderr)
         return None, 2
+    from keras_rnnreg.cli import non_finite_flag
+
+    bad = non_finite_flag(fv)
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return None, 2
     return fv, None
 
 
@@ -174,7 +185,7 @@ def _settings(fv):
         seed=fv.seed, tuner=fv.tuner, batch_size=fv.batch_size, window=fv.window,
         fixed=search_space.parse_fixed(fv.model, fv.fixed), final=fv.final,
         max_consecutive_failed_trials=fv.max_consecutive_failed_trials,
-        divergence_threshold=_threshold(fv), overwrite=fv.overwrite,
+        divergence_threshold=_threshold(fv), overwrite=fv.overwrite, repair=fv.repair,
         max_train_sequences=fv.max_train_sequences, max_valid_sequences=fv.max_valid_sequences,
         max_test_sequences=fv.max_test_sequences, distribution_strategy=fv.distribution_strategy,
         hyperband_factor=fv.hyperband_factor, hyperband_iterations=fv.hyperband_iterations,
@@ -212,10 +223,14 @@ def run_search_command(argv):
     if fv.distributed:
         from keras_rnnreg.tuning import launch
 
-        return launch.run_distributed(
-            child_argv(fv), workers=fv.workers, ip=fv.oracle_ip, port=fv.oracle_port,
-            timeout=fv.timeout, settings=settings,
-        )
+        try:
+            return launch.run_distributed(
+                child_argv(fv), workers=fv.workers, ip=fv.oracle_ip, port=fv.oracle_port,
+                timeout=fv.timeout, settings=settings,
+            )
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     from keras_rnnreg.tuning.search import run_search
 
     try:

@@ -130,13 +130,9 @@ def run_distributed(tune_argv, workers=2, ip="127.0.0.1", port=0, timeout=None, 
     log_dir = None
     if settings is not None:
         if settings.overwrite:
-            import shutil
+            from . import state as state_lib
 
-            shutil.rmtree(settings.project_dir, ignore_errors=True)
-            for name in ("summary.json", "summary.md", "search_config.json"):
-                path = os.path.join(str(settings.directory), name)
-                if os.path.exists(path):
-                    os.remove(path)
+            state_lib.clear_search(settings.directory, settings.project_name, extra_files=(state_lib.CONFIG_FILE,))
         log_dir = os.path.join(str(settings.directory), "logs")
     port, procs = start_processes(tune_argv, workers, ip, port, log_dir=log_dir)
     print(f"chief and {workers} workers on {ip}:{port}" + (f"; logs in {log_dir}" if log_dir else ""),

@@ -16,11 +16,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import time
 
-from keras_rnnreg import models
+from keras_rnnreg import models, rundir
 
+from . import state as state_lib
 from . import summary as summary_lib
 from . import tuner as tuner_lib
 from .hypermodel import RNNHyperModel, build_model, trial_callbacks
@@ -61,6 +61,7 @@ class SearchSettings:
     max_consecutive_failed_trials: int = 10
     divergence_threshold: float | None = 1e3
     overwrite: bool = False
+    repair: bool = False
     max_train_sequences: int | None = None
     max_valid_sequences: int | None = None
     max_test_sequences: int | None = None
@@ -83,8 +84,12 @@ class SearchSettings:
         for key in ("trials", "epochs", "batch_size", "window"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if int(self.seed) < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.project_name is None:
             self.project_name = f"{self.model}_{self.dataset}"
+        state_lib.check_project_name(self.project_name)
+        state_lib.check_directory(self.directory)
 
     @property
     def project_dir(self):
@@ -134,12 +139,11 @@ def make_strategy(name):
 
 
 def _check_config(settings):
-    """Refuse to resume a directory made with different settings; record them."""
+    """Refuse to resume a directory made with different settings; record them (atomically)."""
     path = os.path.join(str(settings.directory), CONFIG_FILE)
     current = json.loads(json.dumps(settings.identity()))
     if os.path.exists(path) and not settings.overwrite:
-        with open(path) as f:
-            saved = json.load(f)
+        saved = rundir.read_json(path)
         diff = {k: (saved.get(k), current[k]) for k in current if saved.get(k) != current[k]}
         if diff:
             detail = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
@@ -148,8 +152,28 @@ def _check_config(settings):
                 "use the same flags to resume it, another --directory, or --overwrite"
             )
     os.makedirs(str(settings.directory), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(current, f, indent=2)
+    rundir.atomic_write_json(path, current)
+
+
+def check_or_repair_state(settings, log=print):
+    """Before KerasTuner reads the directory: every state file must be readable.
+
+    With ``settings.repair`` the unreadable ones are rebuilt
+    (:func:`.state.repair_state`); otherwise the first one is an error naming
+    it and the way out (``SearchStateError``).
+    """
+    if settings.repair:
+        template = tuner_lib.oracle_template(
+            settings.tuner, settings.seed, settings.trials, settings.epochs, settings.hyperband_factor,
+            settings.hyperband_iterations,
+        )
+        done = state_lib.repair_state(settings.directory, settings.project_name,
+                                      json.loads(json.dumps(settings.identity())), template, settings.tuner)
+        for path, what in done:
+            log(f"repaired {path}: {what}")
+        if not done:
+            log(f"--repair: every state file in {settings.directory} is readable; nothing to repair")
+    state_lib.check_state(settings.directory, settings.project_name)
 
 
 def build_tuner(settings):
@@ -163,7 +187,7 @@ def build_tuner(settings):
         max_trials=settings.trials, max_epochs=settings.epochs, seed=settings.seed,
         distribution_strategy=make_strategy(settings.distribution_strategy),
         max_consecutive_failed_trials=settings.max_consecutive_failed_trials,
-        overwrite=settings.overwrite, hyperband_factor=settings.hyperband_factor,
+        overwrite=False, hyperband_factor=settings.hyperband_factor,
         hyperband_iterations=settings.hyperband_iterations, force_nan_trials=settings.force_nan_trials,
     )
 
@@ -192,8 +216,19 @@ def _final_model(settings, tuner, best, splits):
     return model
 
 
+def lock_path(settings):
+    """``DIR/.<project_name>.<tuner_id>.lock``: one process per tuner id and search."""
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
+    return os.path.join(str(settings.directory), f".{settings.project_name}.{tuner_id}.lock")
+
+
 def run_search(settings):
     """Run (or resume) the search of ``settings`` and write its summary.
+
+    One process per tuner id (``tuner0`` on a single machine; ``chief``,
+    ``tunerN`` in a distributed search) may work on a search at a time: a
+    second one fails at once with :class:`keras_rnnreg.locking.LockedError`
+    naming the holder. A lock left by a killed process is taken over.
 
     Returns:
         The summary dict written to ``directory/summary.json``, or ``None`` in
@@ -201,13 +236,21 @@ def run_search(settings):
         stopped early (e.g. too many consecutive failed trials);
         ``summary["best"]["test_error"]`` when the test evaluation failed.
     """
+    from keras_rnnreg import locking
+
+    state_lib.check_directory(settings.directory)
+    os.makedirs(str(settings.directory), exist_ok=True)
+    with locking.hold(lock_path(settings), f"search {settings.project_dir!r}"):
+        return _run_search(settings)
+
+
+def _run_search(settings):
     worker = tuner_lib.is_worker()
     if settings.overwrite and not worker:
-        shutil.rmtree(settings.project_dir, ignore_errors=True)
-        for name in ("summary.json", "summary.md"):
-            if os.path.exists(os.path.join(settings.directory, name)):
-                os.remove(os.path.join(settings.directory, name))
+        # Only what a search wrote; never anything outside --directory (see .state).
+        state_lib.clear_search(settings.directory, settings.project_name)
     if not worker:
+        check_or_repair_state(settings, log=print if settings.verbose else (lambda msg: None))
         _check_config(settings)
     started = time.time()
     splits = None

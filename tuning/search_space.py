@@ -235,7 +235,10 @@ def parse_fixed(model_name, items):
             raise ValueError(
                 f"model {model_name!r} has no hyperparameter {name!r}; valid names: {', '.join(valid)}"
             )
-        fixed[name] = rows[name].parse(text) if name in rows else _parse_scalar(text)
+        value = rows[name].parse(text) if name in rows else _parse_scalar(text)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"--fixed {name}={text[:40]}: must be a finite number")
+        fixed[name] = value
     return fixed
 
 

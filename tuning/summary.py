@@ -7,6 +7,8 @@ import json
 import math
 import os
 
+from keras_rnnreg import rundir
+
 TRIAL_KEYS = ("trial_id", "status", "val_nll", "best_epoch", "hyperparameters", "message")
 
 
@@ -136,9 +138,6 @@ def write_summary(summary, directory):
     for name, text in (("summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n"),
                        ("summary.md", render_markdown(summary))):
         path = os.path.join(str(directory), name)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        rundir.atomic_write_text(path, text)
         paths[name] = path
     return paths

@@ -31,6 +31,8 @@ import math
 import os
 import time
 
+from keras_rnnreg import rundir
+
 from . import search_space
 from .hypermodel import TrialDiverged, build_model, trial_callbacks
 
@@ -69,10 +71,20 @@ def base_config(model_name, param, fixed=None, base=None):
 
 
 def _read_rows(path):
+    """The rows of an existing sweep CSV (``[]`` if there is none); a file of other data is refused."""
     if not path or not os.path.exists(path):
         return []
+    if os.path.isdir(path):
+        raise ValueError(f"--out {path!r} is a directory")
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        if header and header != list(COLUMNS):
+            raise ValueError(
+                f"--out {path!r} exists and is not a sweep CSV (its header is {','.join(header)[:80]!r}); "
+                "it is left untouched: choose another --out"
+            )
+        return [row for row in reader if all(row.get(k) is not None for k in COLUMNS)]
 
 
 def _key(model, dataset, param, value, seed):
@@ -118,11 +130,8 @@ def run_sweep(model_name, param, values, seeds=(0,), out=None, dataset="jsb_chor
     rows = _read_rows(out)
     done = {_key(r["model"], r["dataset"], r["param"], r["value"], r["seed"]) for r in rows}
     splits = load_splits(dataset, data_dir, max_train_sequences, max_valid_sequences, max_test_sequences)
-    if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        if not os.path.exists(out):
-            with open(out, "w", newline="") as f:
-                csv.DictWriter(f, COLUMNS).writeheader()
+    if out and not os.path.exists(out):
+        rundir.atomic_write_csv(out, [], COLUMNS)
     for value in values:
         for seed in seeds:
             if _key(model_name, dataset, param, value, seed) in done:
@@ -152,9 +161,8 @@ def run_sweep(model_name, param, values, seeds=(0,), out=None, dataset="jsb_chor
                 print(f"{model_name} {param}={value} seed={seed}: {row['status']} "
                       f"val_nll={row['val_nll']} test_nll={row['test_nll']}", flush=True)
             rows.append({k: str(v) for k, v in row.items()})
-            if out:
-                with open(out, "a", newline="") as f:
-                    csv.DictWriter(f, COLUMNS).writerow(row)
+            if out:  # the whole file, atomically: a kill never leaves a partial row
+                rundir.atomic_write_csv(out, rows, COLUMNS)
     return rows
 
 

@@ -9,6 +9,13 @@ The tuners are KerasTuner's own, extended by :class:`TrialMixin` with
   been told to stop (KerasTuner's own chief polls every 20 s);
 - repair of the oracle state after a crash (a trial written to disk but not to
   the oracle, or completed but still marked ongoing);
+- atomic state files: ``oracle.json``, ``<tuner_id>.json`` and every
+  ``trial_*/trial.json`` are written to a temporary file and renamed into
+  place (:class:`AtomicOracleMixin`), so a kill at any instant leaves the
+  previous or the new version, never an empty file;
+- a seeded oracle for every ``seed``, 0 included (KerasTuner draws a random
+  seed when its oracle gets 0): the oracle gets :func:`oracle_seed`;
+- one line per failed trial instead of KerasTuner's traceback;
 - a test hook forcing chosen trials to diverge (``force_nan_trials`` or the
   environment variable ``KERAS_RNNREG_TUNE_FORCE_NAN_TRIALS="0,2"``): their
   ``learning_rate`` is set to 1e38, which makes the loss NaN.
@@ -28,9 +35,24 @@ import keras_tuner as kt
 from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import trial as trial_module
 
+from . import state as state_lib
 from .hypermodel import objective
 
 TUNERS = ("random", "bayesian", "hyperband")
+
+
+def quiet_failed_trials():
+    """Stop KerasTuner printing a full traceback for every failed trial.
+
+    KerasTuner prints them while ``keras_tuner.src.config.DEBUG`` is true (its
+    default; there is no public switch, hence the private module). The trial's
+    message keeps the traceback and :meth:`TrialMixin.on_trial_end` prints one
+    line. ``KERAS_RNNREG_DEBUG=1`` keeps KerasTuner's tracebacks.
+    """
+    from keras_tuner.src import config as kt_config
+
+    if os.environ.get("KERAS_RNNREG_DEBUG", "") in ("", "0"):
+        kt_config.DEBUG = False
 FORCE_NAN_ENV = "KERAS_RNNREG_TUNE_FORCE_NAN_TRIALS"
 FORCED_LEARNING_RATE = 1e38
 
@@ -79,10 +101,69 @@ def serve_oracle(oracle, poll_seconds=0.5):
         server.stop(grace=2)
 
 
+def oracle_seed(seed):
+    """The seed the oracle gets for the search seed ``seed`` (>= 0): ``seed + 1``.
+
+    KerasTuner's oracles replace a false seed (0) by a random one, so
+    ``--seed 0`` would draw other configurations on every run.
+    """
+    seed = int(seed)
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return seed + 1
+
+
+class AtomicOracleMixin:
+    """Oracle state written atomically (``oracle.json``, ``trial_*/trial.json``).
+
+    KerasTuner writes both with a plain ``open(path, "w")``; a kill in the
+    middle leaves an empty file that no rerun can read. These overrides write
+    the same JSON through :func:`keras_rnnreg.rundir.atomic_write_text`.
+    """
+
+    def save(self):
+        # ``_project_dir`` / ``_get_trial_dir``: KerasTuner's own path helpers
+        # (no public accessor exists); using them keeps the files where
+        # KerasTuner reloads them from.
+        state_lib.atomic_json(os.path.join(self._project_dir, "oracle.json"), self.get_state())
+
+    def _save_trial(self, trial):
+        # The only place KerasTuner writes trial.json (private hook; overriding it
+        # is the one way to make that write atomic).
+        state_lib.atomic_json(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), trial.get_state())
+
+
+class AtomicRandomSearchOracle(AtomicOracleMixin, kt.oracles.RandomSearchOracle):
+    """``keras_tuner.oracles.RandomSearchOracle`` with atomic state files."""
+
+
+class AtomicBayesianOracle(AtomicOracleMixin, kt.oracles.BayesianOptimizationOracle):
+    """``keras_tuner.oracles.BayesianOptimizationOracle`` with atomic state files."""
+
+
+class AtomicHyperbandOracle(AtomicOracleMixin, kt.oracles.HyperbandOracle):
+    """``keras_tuner.oracles.HyperbandOracle`` with atomic state files."""
+
+
+ORACLES = {"random": AtomicRandomSearchOracle, "bayesian": AtomicBayesianOracle,
+           "hyperband": AtomicHyperbandOracle}
+
+
+def oracle_template(kind, seed, max_trials=50, max_epochs=200, hyperband_factor=3, hyperband_iterations=1):
+    """``get_state()`` of a fresh oracle of ``kind`` (used to rebuild a lost ``oracle.json``)."""
+    kwargs = dict(objective=objective(), seed=oracle_seed(seed))
+    if kind == "hyperband":
+        kwargs.update(max_epochs=max_epochs, factor=hyperband_factor, hyperband_iterations=hyperband_iterations)
+    else:
+        kwargs.update(max_trials=max_trials)
+    return ORACLES[kind](**kwargs).get_state()
+
+
 class TrialMixin:
     """Behaviour shared by the three tuners (see the module docstring)."""
 
     def _init_mixin(self, seed, force_nan_trials):
+        quiet_failed_trials()
         self.base_seed = int(seed)
         self.force_nan_trials = set(force_nan_trials or ()) | _forced_from_env()
         if not is_worker():
@@ -105,6 +186,20 @@ class TrialMixin:
             trial.hyperparameters.values["learning_rate"] = FORCED_LEARNING_RATE
         return super().run_trial(trial, *args, **kwargs)
 
+    def save(self):
+        """KerasTuner's ``Tuner.save`` (oracle, then ``<tuner_id>.json``), atomically."""
+        if not is_worker():
+            self.oracle.save()
+        state_lib.atomic_json(os.path.join(self.project_dir, f"{self.tuner_id}.json"), self.get_state())
+
+    def on_trial_end(self, trial):
+        # KerasTuner prints the full traceback of every failed trial; one line is enough
+        # (the trial's message keeps the traceback, summary.json its last line).
+        if trial.status == trial_module.TrialStatus.FAILED and trial.message:
+            lines = [line for line in str(trial.message).strip().splitlines() if line.strip()]
+            print(f"trial {trial.trial_id} failed: {lines[-1] if lines else 'error'}", flush=True)
+        return super().on_trial_end(trial)
+
     def search(self, *fit_args, **fit_kwargs):
         if is_chief():
             self.save()
@@ -116,28 +211,48 @@ class TrialMixin:
         super().search(*fit_args, **fit_kwargs)
 
 
-class RandomSearchTuner(TrialMixin, kt.RandomSearch):
-    """``keras_tuner.RandomSearch`` with :class:`TrialMixin`."""
+def _oracle_kwargs(kwargs):
+    """Split the oracle's arguments off the tuner's ``kwargs``."""
+    names = ("objective", "max_trials", "seed", "hyperparameters", "tune_new_entries", "allow_new_entries",
+             "max_retries_per_trial", "max_consecutive_failed_trials", "max_epochs", "factor",
+             "hyperband_iterations", "num_initial_points", "alpha", "beta")
+    oracle_kwargs = {k: kwargs.pop(k) for k in names if k in kwargs}
+    oracle_kwargs["seed"] = oracle_seed(oracle_kwargs.get("seed") or 0)
+    return oracle_kwargs
 
-    def __init__(self, *args, force_nan_trials=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_mixin(kwargs.get("seed", 0) or 0, force_nan_trials)
+
+class RandomSearchTuner(TrialMixin, kt.Tuner):
+    """``keras_tuner.RandomSearch`` (a ``Tuner`` with a random-search oracle) with :class:`TrialMixin`."""
+
+    def __init__(self, hypermodel=None, force_nan_trials=None, **kwargs):
+        seed = kwargs.get("seed", 0) or 0
+        oracle = AtomicRandomSearchOracle(**_oracle_kwargs(kwargs))
+        super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
+        self._init_mixin(seed, force_nan_trials)
 
 
-class BayesianTuner(TrialMixin, kt.BayesianOptimization):
+class BayesianTuner(TrialMixin, kt.Tuner):
     """``keras_tuner.BayesianOptimization`` with :class:`TrialMixin`."""
 
-    def __init__(self, *args, force_nan_trials=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_mixin(kwargs.get("seed", 0) or 0, force_nan_trials)
+    def __init__(self, hypermodel=None, force_nan_trials=None, **kwargs):
+        seed = kwargs.get("seed", 0) or 0
+        oracle = AtomicBayesianOracle(**_oracle_kwargs(kwargs))
+        super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
+        self._init_mixin(seed, force_nan_trials)
 
 
 class HyperbandTuner(TrialMixin, kt.Hyperband):
-    """``keras_tuner.Hyperband`` with :class:`TrialMixin`."""
+    """``keras_tuner.Hyperband`` with :class:`TrialMixin`.
 
-    def __init__(self, *args, force_nan_trials=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_mixin(kwargs.get("seed", 0) or 0, force_nan_trials)
+    ``kt.Hyperband.__init__`` only builds its oracle and hands it to
+    ``kt.Tuner.__init__``; this one does the same with the atomic oracle.
+    """
+
+    def __init__(self, hypermodel=None, force_nan_trials=None, **kwargs):
+        seed = kwargs.get("seed", 0) or 0
+        oracle = AtomicHyperbandOracle(**_oracle_kwargs(kwargs))
+        kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+        self._init_mixin(seed, force_nan_trials)
 
 
 def repair_oracle(oracle):
