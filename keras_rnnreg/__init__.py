@@ -34,11 +34,11 @@ if _launched_from_command_line() and "tensorflow" not in sys.modules:
 
 # Importing the layer modules registers them with Keras, so saved models load
 # with ``keras.saving.load_model(..., safe_mode=True)`` after ``import keras_rnnreg``.
-from keras_rnnreg.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN  # noqa: E402
-from keras_rnnreg.initializers import SparseGaussian, SpectralRadius, spectral_radius  # noqa: E402
+from keras_rnnreg.rnn.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN  # noqa: E402
+from keras_rnnreg.rnn.initializers import SparseGaussian, SpectralRadius, spectral_radius  # noqa: E402
 from keras_rnnreg.losses import FrameNLL, NoteNLL, frame_nll  # noqa: E402
-from keras_rnnreg.noisy_dense import NoisyDense  # noqa: E402
-from keras_rnnreg.noisy_rnn import NoisySimpleRNN  # noqa: E402
+from keras_rnnreg.rnn.noisy_dense import NoisyDense  # noqa: E402
+from keras_rnnreg.rnn.noisy_simple_rnn import NoisySimpleRNN  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -12,10 +12,10 @@ import math
 
 import keras
 
-from keras_rnnreg.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
-from keras_rnnreg.initializers import SparseGaussian, SpectralRadius
-from keras_rnnreg.noisy_dense import NoisyDense
-from keras_rnnreg.noisy_rnn import NoisySimpleRNN
+from keras_rnnreg.rnn.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
+from keras_rnnreg.rnn.initializers import SparseGaussian, SpectralRadius
+from keras_rnnreg.rnn.noisy_dense import NoisyDense
+from keras_rnnreg.rnn.noisy_simple_rnn import NoisySimpleRNN
 
 NUM_NOTES = 88
 
