@@ -27,6 +27,11 @@ tests) and other backends use the same code uncompiled; set
 
 Shapes: ``pre`` is ``(T, B, H)``, ``h0`` is ``(B, H)``, the kernel is ``(H, H)``
 (shared by all steps) or ``(T, H, H)`` (one matrix per step).
+
+Masking: every recurrence takes an optional time-major boolean ``mask`` of shape
+``(T, B)`` (``True``: the step is used). A masked step keeps the previous state,
+``h_t = h_{t-1}``, exactly as ``keras.layers.RNN`` does, and passes its gradient
+straight through to ``h_{t-1}``. Without a mask the loops are the unmasked ones.
 """
 
 import functools
@@ -88,21 +93,38 @@ def _tensors(*values):
     return tuple(ops.copy(v) if isinstance(v, keras.Variable) else ops.convert_to_tensor(v) for v in values)
 
 
+def _step_mask(mask):
+    """A ``(T, B)`` mask as a boolean ``(T, B, 1)`` tensor (broadcasts over units)."""
+    mask = ops.convert_to_tensor(mask)
+    if mask.dtype != "bool":
+        mask = ops.cast(mask, "bool")
+    if len(mask.shape) == 2:
+        mask = ops.expand_dims(mask, -1)
+    return mask
+
+
+def _keep_masked(m, new, old):
+    """``new`` where the step is used, ``old`` (the previous state) where it is masked."""
+    return ops.where(m, new, old)
+
+
 def _previous_states(h0, hs):
     """``h_{t-1}`` for t = 0..T-1, i.e. ``[h0, h_0, ..., h_{T-2}]``."""
     return ops.concatenate([ops.expand_dims(h0, 0), hs[:-1]], axis=0)
 
 
-def simple_recurrence(pre, kernel, h0):
+def simple_recurrence(pre, kernel, h0, mask=None):
     """``h_t = tanh(pre_t + h_{t-1} @ kernel[_t])`` for all t; returns ``(T, B, H)``.
 
     ``kernel`` is ``(H, H)`` or ``(T, H, H)`` (per-step matrices, e.g. DropConnect
-    masks or exact per-step weight noise shared by the batch).
+    masks or exact per-step weight noise shared by the batch). ``mask``: see the
+    module docstring.
     """
     pre, kernel, h0 = _tensors(pre, kernel, h0)
-    if len(kernel.shape) == 3:
-        return _per_step_kernel_recurrence(pre, kernel, h0)
-    return _shared_kernel_recurrence(pre, kernel, h0)
+    per_step = len(kernel.shape) == 3
+    if mask is None:
+        return (_per_step_kernel_recurrence if per_step else _shared_kernel_recurrence)(pre, kernel, h0)
+    return _masked_simple_fn(per_step)(pre, kernel, h0, _step_mask(mask))
 
 
 def _shared_forward(pre, kernel, h0):
@@ -182,7 +204,60 @@ def _per_step_kernel_recurrence(pre, kernels, h0):
     return hs, grad
 
 
-def dropconnect_recurrence(pre, kernel, h0, keep_mask, rate):
+@functools.lru_cache(maxsize=None)
+def _masked_simple_fn(per_step):
+    """The masked variant of the shared- or per-step-kernel recurrence."""
+
+    def forward(pre, kernel, h0, mask):
+        def step(h, inputs):
+            p, m = inputs[0], inputs[-1]
+            k = inputs[1] if per_step else kernel
+            h = _keep_masked(m, ops.tanh(p + ops.matmul(h, k)), h)
+            return h, h
+
+        xs = (pre, kernel, mask) if per_step else (pre, mask)
+        return _scan(step, h0, xs)[1]
+
+    def backward(upstream, kernel, h0, mask, hs):
+        kernel_t = None if per_step else ops.transpose(kernel)
+
+        def back(carry, inputs):
+            g, h, m = inputs[0], inputs[1], inputs[-1]
+            k_t = ops.transpose(inputs[2]) if per_step else kernel_t
+            dh = g + carry[0]
+            da = ops.where(m, dh * (1.0 - h * h), 0.0)
+            out = (ops.matmul(da, k_t) + ops.where(m, 0.0, dh), da)
+            return out, out
+
+        zeros = ops.zeros_like(h0)
+        xs = (upstream, hs, kernel, mask) if per_step else (upstream, hs, mask)
+        (dh0, _), (_, das) = _scan(back, (zeros, zeros), xs, reverse=True)
+        h_prev = _previous_states(h0, hs)
+        d_kernel = ops.einsum("tbi,tbj->tij" if per_step else "tbi,tbj->ij", h_prev, das)
+        return das, d_kernel, dh0
+
+    forward_c, backward_c = _compiled(forward), _compiled(backward)
+
+    @ops.custom_gradient
+    def recurrence(pre, kernel, h0, mask):
+        hs = forward_c(pre, kernel, h0, mask)
+
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            das, d_kernel, dh0 = backward_c(upstream, kernel, h0, mask, hs)
+            return das, d_kernel, dh0, _no_gradient(mask)
+
+        return hs, grad
+
+    return recurrence
+
+
+def _no_gradient(x):
+    """The gradient returned for a non-differentiable (boolean) input of a custom gradient."""
+    return None
+
+
+def dropconnect_recurrence(pre, kernel, h0, keep_mask, rate, mask=None):
     """Recurrence with per-step DropConnect on ``kernel``, masks applied inside the loop.
 
     ``keep_mask`` is a boolean ``(T, H, H)`` (one mask per step, shared by the
@@ -191,26 +266,31 @@ def dropconnect_recurrence(pre, kernel, h0, keep_mask, rate):
     ``kind="dropconnect"``. The masked matrices are formed per step inside the
     (compiled) loops instead of being materialized as a ``(T, H, H)`` tensor in
     the graph, and ``dL/dkernel = sum_t keep_t * (h_{t-1}^T da_t) / (1 - rate)``.
+    ``mask`` (steps, not weights): see the module docstring.
     """
     pre, kernel, h0 = _tensors(pre, kernel, h0)
-    return _dropconnect_fn(float(rate))(pre, kernel, h0, ops.convert_to_tensor(keep_mask))
+    keep_mask = ops.convert_to_tensor(keep_mask)
+    if mask is None:
+        return _dropconnect_fn(float(rate), False)(pre, kernel, h0, keep_mask)
+    return _dropconnect_fn(float(rate), True)(pre, kernel, h0, keep_mask, _step_mask(mask))
 
 
 @functools.lru_cache(maxsize=None)
-def _dropconnect_fn(rate):
+def _dropconnect_fn(rate, masked):
     scale = 1.0 / (1.0 - rate)
 
-    def forward(pre, kernel, h0, mask):
+    def forward(pre, kernel, h0, mask, step_mask=None):
         kernel_s = kernel * scale
 
         def step(h, inputs):
-            p, m = inputs
-            h = ops.tanh(p + ops.matmul(h, ops.where(m, kernel_s, 0.0)))
+            p, m = inputs[0], inputs[1]
+            h_new = ops.tanh(p + ops.matmul(h, ops.where(m, kernel_s, 0.0)))
+            h = _keep_masked(inputs[2], h_new, h) if masked else h_new
             return h, h
 
-        return _scan(step, h0, (pre, mask))[1]
+        return _scan(step, h0, (pre, mask, step_mask) if masked else (pre, mask))[1]
 
-    def backward(upstream, kernel, h0, mask, hs):
+    def backward(upstream, kernel, h0, mask, hs, step_mask=None):
         # A fori_loop, not a scan: the masked weight gradient is summed in the
         # loop, so no (T, H, H) tensor of per-step outer products is formed
         # (64 MiB at H = 400), and das is written into a preallocated buffer.
@@ -222,10 +302,16 @@ def _dropconnect_fn(rate):
             dh, d_kernel, das = carry
             t = steps - 1 - i
             h, m = hs[t], mask[t]
-            da = (upstream[t] + dh) * (1.0 - h * h)
+            total = upstream[t] + dh
+            da = total * (1.0 - h * h)
+            if masked:
+                da = ops.where(step_mask[t], da, 0.0)
             d_kernel = d_kernel + ops.where(m, ops.matmul(ops.transpose(h_prev[t]), da), 0.0)
             das = ops.slice_update(das, (t, 0, 0), ops.expand_dims(da, 0))
-            return ops.matmul(da, ops.where(ops.transpose(m), kernel_st, 0.0)), d_kernel, das
+            dh_prev = ops.matmul(da, ops.where(ops.transpose(m), kernel_st, 0.0))
+            if masked:
+                dh_prev = dh_prev + ops.where(step_mask[t], 0.0, total)
+            return dh_prev, d_kernel, das
 
         init = (ops.zeros_like(h0), ops.zeros_like(kernel), ops.zeros_like(hs))
         dh0, d_kernel, das = ops.fori_loop(0, steps, back, init)
@@ -233,21 +319,20 @@ def _dropconnect_fn(rate):
 
     forward_c, backward_c = _compiled(forward), _compiled(backward)
 
-    @ops.custom_gradient
-    def recurrence(pre, kernel, h0, mask):
-        hs = forward_c(pre, kernel, h0, mask)
+    def recurrence(pre, kernel, h0, mask, *step_mask):
+        hs = forward_c(pre, kernel, h0, mask, *step_mask)
 
         def grad(*args, upstream=None):
             upstream = args[0] if upstream is None else upstream
-            das, d_kernel, dh0 = backward_c(upstream, kernel, h0, mask, hs)
-            return das, d_kernel, dh0, None
+            das, d_kernel, dh0 = backward_c(upstream, kernel, h0, mask, hs, *step_mask)
+            return (das, d_kernel, dh0, _no_gradient(mask)) + tuple(_no_gradient(m) for m in step_mask)
 
         return hs, grad
 
-    return recurrence
+    return ops.custom_gradient(recurrence)
 
 
-def noisy_recurrence(pre, kernel, h0, eps, stddev, mode):
+def noisy_recurrence(pre, kernel, h0, eps, stddev, mode, mask=None):
     """Recurrence with per-step Gaussian weight noise by local reparameterization.
 
     Per example and per step, Gaussian noise on the weights of ``h_{t-1} @ W`` is
@@ -263,11 +348,14 @@ def noisy_recurrence(pre, kernel, h0, eps, stddev, mode):
     """
     if mode not in ("additive", "multiplicative"):
         raise ValueError(f"mode must be 'additive' or 'multiplicative', got {mode!r}")
-    return _lrt_recurrence_fn(mode, float(stddev))(*_tensors(pre, kernel, h0, eps))
+    args = _tensors(pre, kernel, h0, eps)
+    if mask is None:
+        return _lrt_recurrence_fn(mode, float(stddev), False)(*args)
+    return _lrt_recurrence_fn(mode, float(stddev), True)(*args, _step_mask(mask))
 
 
 @functools.lru_cache(maxsize=None)
-def _lrt_recurrence_fn(mode, stddev):
+def _lrt_recurrence_fn(mode, stddev, masked):
     multiplicative = mode == "multiplicative"
 
     def noise_scale(h, kernel_sq):
@@ -275,39 +363,45 @@ def _lrt_recurrence_fn(mode, stddev):
             return ops.sqrt(ops.matmul(h * h, kernel_sq) + _TINY)
         return ops.sqrt(ops.sum(h * h, axis=-1, keepdims=True) + _TINY)
 
-    def forward(pre, kernel, h0, eps):
+    def forward(pre, kernel, h0, eps, *step_mask):
         kernel_sq = ops.square(kernel) if multiplicative else None
 
         def step(carry, inputs):
             h, _ = carry
-            p, e = inputs
+            p, e = inputs[0], inputs[1]
             s = noise_scale(h, kernel_sq)
-            h = ops.tanh(p + ops.matmul(h, kernel) + stddev * e * s)
+            h_new = ops.tanh(p + ops.matmul(h, kernel) + stddev * e * s)
+            h = _keep_masked(inputs[2], h_new, h) if masked else h_new
             return (h, s), (h, s)
 
-        _, (hs, scales) = _scan(step, (h0, noise_scale(h0, kernel_sq)), (pre, eps))
+        _, (hs, scales) = _scan(step, (h0, noise_scale(h0, kernel_sq)), (pre, eps) + step_mask)
         return hs, scales
 
-    def backward(upstream, kernel, h0, eps, hs, scales):
+    def backward(upstream, kernel, h0, eps, hs, scales, *step_mask):
         kernel_t = ops.transpose(kernel)
         kernel_sq_t = ops.transpose(ops.square(kernel)) if multiplicative else None
         h_prev = _previous_states(h0, hs)
 
         def back(carry, inputs):
             dh_future = carry[0]
-            g, h, hp, e, s = inputs
-            da = (g + dh_future) * (1.0 - h * h)
+            g, h, hp, e, s = inputs[:5]
+            total = g + dh_future
+            da = total * (1.0 - h * h)
+            if masked:
+                da = ops.where(inputs[5], da, 0.0)
             # r = dL/ds * (1/s): the noise term's sensitivity, reused for dW.
             r = stddev * da * e / s
             if multiplicative:
                 dh_prev = ops.matmul(da, kernel_t) + hp * ops.matmul(r, kernel_sq_t)
             else:
                 dh_prev = ops.matmul(da, kernel_t) + hp * ops.sum(r, axis=-1, keepdims=True)
+            if masked:
+                dh_prev = dh_prev + ops.where(inputs[5], 0.0, total)
             return (dh_prev, da, r), (dh_prev, da, r)
 
         zeros = ops.zeros_like(h0)
         (dh0, _, _), (_, das, rs) = _scan(
-            back, (zeros, zeros, zeros), (upstream, hs, h_prev, eps, scales), reverse=True
+            back, (zeros, zeros, zeros), (upstream, hs, h_prev, eps, scales) + step_mask, reverse=True
         )
         d_kernel = ops.einsum("tbi,tbj->ij", h_prev, das)
         if multiplicative:
@@ -316,18 +410,17 @@ def _lrt_recurrence_fn(mode, stddev):
 
     forward_c, backward_c = _compiled(forward), _compiled(backward)
 
-    @ops.custom_gradient
-    def recurrence(pre, kernel, h0, eps):
-        hs, scales = forward_c(pre, kernel, h0, eps)
+    def recurrence(pre, kernel, h0, eps, *step_mask):
+        hs, scales = forward_c(pre, kernel, h0, eps, *step_mask)
 
         def grad(*args, upstream=None):
             upstream = args[0] if upstream is None else upstream
-            das, d_kernel, dh0 = backward_c(upstream, kernel, h0, eps, hs, scales)
-            return das, d_kernel, dh0, None
+            das, d_kernel, dh0 = backward_c(upstream, kernel, h0, eps, hs, scales, *step_mask)
+            return (das, d_kernel, dh0, _no_gradient(eps)) + tuple(_no_gradient(m) for m in step_mask)
 
         return hs, grad
 
-    return recurrence
+    return ops.custom_gradient(recurrence)
 
 
 # Constants of the sigmoid moment approximations (NOTES.md, fast dropout).
@@ -370,7 +463,7 @@ def sigmoid_mean(mu, var):
     return ops.sigmoid(mu / ops.sqrt(1.0 + (math.pi / 8.0) * var))
 
 
-def fast_dropout_recurrence(mu_in, var_in, kernel, m0, v0, keep, variance="zero_corrected"):
+def fast_dropout_recurrence(mu_in, var_in, kernel, m0, v0, keep, variance="zero_corrected", mask=None):
     """Mean/variance propagation through a tanh RNN with dropout on ``h_{t-1}``.
 
     Args:
@@ -384,32 +477,38 @@ def fast_dropout_recurrence(mu_in, var_in, kernel, m0, v0, keep, variance="zero_
     ``mu = mu_in + q m @ W``,
     ``var = var_in + (q v + q (1 - q) m^2) @ W^2``,
     then ``(m, v) = tanh_moments(mu, var, variance)``. Returns ``(means, variances)``.
+    A masked step (``mask``, see the module docstring) keeps both moments.
     """
     if variance not in VARIANCE_APPROXIMATIONS:
         raise ValueError(f"variance must be one of {VARIANCE_APPROXIMATIONS}; got {variance!r}")
-    return _fast_dropout_fn(float(keep), variance)(*_tensors(mu_in, var_in, kernel, m0, v0))
+    args = _tensors(mu_in, var_in, kernel, m0, v0)
+    if mask is None:
+        return _fast_dropout_fn(float(keep), variance, False)(*args)
+    return _fast_dropout_fn(float(keep), variance, True)(*args, _step_mask(mask))
 
 
 @functools.lru_cache(maxsize=None)
-def _fast_dropout_fn(keep, variance):
+def _fast_dropout_fn(keep, variance, masked):
     corrected = variance == "zero_corrected"
     c1 = math.pi / 2.0
     c2 = math.pi * _ALPHA**2 / 2.0
     drop_var = keep * (1.0 - keep)
 
-    def forward(mu_in, var_in, kernel, m0, v0):
+    def forward(mu_in, var_in, kernel, m0, v0, *step_mask):
         kernel_sq = ops.square(kernel)
 
         def step(state, inputs):
             m, v = state[0], state[1]
-            mi, vi = inputs
+            mi, vi = inputs[0], inputs[1]
             mu = mi + keep * ops.matmul(m, kernel)
             var = vi + ops.matmul(keep * v + drop_var * m * m, kernel_sq)
             m_new, v_new = tanh_moments(mu, var, variance)
+            if masked:
+                m_new, v_new = _keep_masked(inputs[2], m_new, m), _keep_masked(inputs[2], v_new, v)
             out = (m_new, v_new, mu, var)
             return out, out
 
-        return _scan(step, (m0, v0, m0, v0), (mu_in, var_in))[1]
+        return _scan(step, (m0, v0, m0, v0), (mu_in, var_in) + step_mask)[1]
 
     def step_jacobian(ms, vs, mus, vars_):
         """Coefficients of ``(dmu, dvar) = (a dm + b dv, c dm + d dv)`` for all steps.
@@ -440,7 +539,7 @@ def _fast_dropout_fn(keep, variance):
         unclipped = ops.cast(vs > 0.0, vs.dtype)
         return a, b * unclipped, c, d * unclipped
 
-    def backward(g_m, g_v, kernel, m0, v0, ms, vs, mus, vars_):
+    def backward(g_m, g_v, kernel, m0, v0, ms, vs, mus, vars_, *step_mask):
         kernel_sq = ops.square(kernel)
         kernel_t = keep * ops.transpose(kernel)
         kernel_sq_t = ops.transpose(kernel_sq)
@@ -449,19 +548,25 @@ def _fast_dropout_fn(keep, variance):
 
         def back(carry, inputs):
             dm_future, dv_future = carry[0], carry[1]
-            gm, gv, mp, a, b, c, d = inputs
+            gm, gv, mp, a, b, c, d = inputs[:7]
             dm = gm + dm_future
             dv = gv + dv_future
             dmu = a * dm + b * dv
             dvar = c * dm + d * dv
+            if masked:
+                dmu, dvar = ops.where(inputs[7], dmu, 0.0), ops.where(inputs[7], dvar, 0.0)
             dvar_w = ops.matmul(dvar, kernel_sq_t)
             dm_prev = ops.matmul(dmu, kernel_t) + (2.0 * drop_var) * mp * dvar_w
-            out = (dm_prev, keep * dvar_w, dmu, dvar)
+            dv_prev = keep * dvar_w
+            if masked:
+                dm_prev = dm_prev + ops.where(inputs[7], 0.0, dm)
+                dv_prev = dv_prev + ops.where(inputs[7], 0.0, dv)
+            out = (dm_prev, dv_prev, dmu, dvar)
             return out, out
 
         zeros = ops.zeros_like(m0)
         (dm0, dv0, _, _), (_, _, dmus, dvars) = _scan(
-            back, (zeros, zeros, zeros, zeros), (g_m, g_v, m_prev) + jacobian, reverse=True
+            back, (zeros, zeros, zeros, zeros), (g_m, g_v, m_prev) + jacobian + step_mask, reverse=True
         )
         v_prev = _previous_states(v0, vs)
         d_kernel = keep * ops.einsum("tbi,tbj->ij", m_prev, dmus)
@@ -471,9 +576,8 @@ def _fast_dropout_fn(keep, variance):
 
     forward_c, backward_c = _compiled(forward), _compiled(backward)
 
-    @ops.custom_gradient
-    def recurrence(mu_in, var_in, kernel, m0, v0):
-        ms, vs, mus, vars_ = forward_c(mu_in, var_in, kernel, m0, v0)
+    def recurrence(mu_in, var_in, kernel, m0, v0, *step_mask):
+        ms, vs, mus, vars_ = forward_c(mu_in, var_in, kernel, m0, v0, *step_mask)
 
         def grad(*args, upstream=None):
             if upstream is None:
@@ -481,8 +585,9 @@ def _fast_dropout_fn(keep, variance):
             g_m, g_v = upstream
             g_m = ops.zeros_like(ms) if g_m is None else g_m
             g_v = ops.zeros_like(vs) if g_v is None else g_v
-            return backward_c(g_m, g_v, kernel, m0, v0, ms, vs, mus, vars_)
+            grads = backward_c(g_m, g_v, kernel, m0, v0, ms, vs, mus, vars_, *step_mask)
+            return tuple(grads) + tuple(_no_gradient(m) for m in step_mask)
 
         return (ms, vs), grad
 
-    return recurrence
+    return ops.custom_gradient(recurrence)
