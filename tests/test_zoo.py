@@ -82,7 +82,7 @@ def test_defaults_and_overrides():
     assert hp["sigma"] > 0 and hp["units"] >= 1
     model = models.get("rnn_do", units=12, dropconnect_p=0.4, spectral_radius=1.2, sparsity_k=5, seed=3)
     hidden = model.get_layer("hidden")
-    assert hidden.dropconnect_rate == 0.4 and hidden.recurrent_noise_scope == "step"
+    assert hidden.dropconnect_p == 0.4 and hidden.recurrent_noise_scope == "step"
     w_hh = keras.ops.convert_to_numpy(hidden.recurrent_kernel)
     np.testing.assert_array_equal((w_hh != 0).sum(0), 5)
     assert abs(np.abs(np.linalg.eigvals(w_hh)).max() - 1.2) < 1e-4

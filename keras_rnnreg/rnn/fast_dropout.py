@@ -12,17 +12,38 @@ approximation of the dropout ensemble).
 import keras
 from keras import ops
 
-from keras_rnnreg.rnn import weight_noise as noise_lib
 from keras_rnnreg.layer_args import check_units, set_weight_args, weight_args_config
 from keras_rnnreg.rnn import recurrence
+from keras_rnnreg.rnn import weight_noise as noise_lib
+from keras_rnnreg.rnn.cells import FastDropoutSimpleRNNCell
+from keras_rnnreg.rnn.noisy_simple_rnn import FusedLoopRNN, _cell_load_own_variables, forward_to_cell
+
+
+_CELL_ARGS = (
+    "input_rate", "hidden_rate", "variance_approximation",
+    "kernel_initializer", "recurrent_initializer", "bias_initializer",
+    "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_rnnreg")
-class FastDropoutSimpleRNN(keras.layers.Layer):
+class FastDropoutSimpleRNN(FusedLoopRNN):
     """tanh RNN with fast dropout on its inputs and on its recurrent inputs.
 
-    Returns ``[means, variances]`` of the hidden states, each
-    ``(batch, time, units)``, for :class:`FastDropoutDense`.
+    The layer of :class:`~keras_rnnreg.FastDropoutSimpleRNNCell` (a
+    ``keras.layers.RNN``: masking, ``initial_state``, ``return_state``,
+    ``go_backwards``, ``stateful``, ``Bidirectional``, stacking). Its state is
+    the mean and the variance of the hidden units. It returns
+    ``[means, variances]``, each ``(batch, time, units)`` (or ``(batch, units)``
+    without ``return_sequences``), for :class:`FastDropoutDense`; with
+    ``split_moments=False`` one tensor ``[means | variances]`` of ``2 * units``
+    features instead (what ``keras.layers.Bidirectional`` and ``Sequential``
+    models need; :class:`FastDropoutDense` takes it too). With ``return_state``
+    the last mean and variance follow.
+
+    The inner loop is the fused moment recurrence of
+    :mod:`keras_rnnreg.rnn.recurrence` (hand-written backward pass, XLA on
+    TensorFlow) whenever it can be, with or without a mask, else the cell loop.
 
     Args:
         units: hidden units, >= 1.
@@ -30,10 +51,27 @@ class FastDropoutSimpleRNN(keras.layers.Layer):
         hidden_rate: dropout rate on ``h_{t-1}`` (into ``W_hh``), in [0, 1).
         variance_approximation: ``"zero_corrected"`` (default; exact when the
             pre-activation is deterministic) or ``"wang_manning"`` (the published
-            formula), see :func:`keras_rnnreg.recurrence.tanh_moments`.
+            formula), see :func:`keras_rnnreg.rnn.recurrence.tanh_moments`.
         kernel_initializer, recurrent_initializer, bias_initializer,
         kernel_regularizer, recurrent_regularizer, bias_regularizer: as in
             :class:`keras_rnnreg.NoisySimpleRNN`.
+        split_moments: ``True`` (default): ``[means, variances]``; ``False``:
+            one concatenated tensor.
+        return_sequences (default ``True``), return_state, go_backwards,
+        stateful, unroll, zero_output_for_mask: as in ``keras.layers.RNN``.
+        fast_path: ``"auto"`` (default) or ``False`` (always the cell loop).
+
+    Call arguments:
+        sequences: ``(batch, time, features)``.
+        initial_state: ``[mean, variance]``, each ``(batch, units)``.
+        mask: ``(batch, time)`` booleans; a masked step keeps both moments.
+
+    Example:
+
+    ```python
+    means, variances = FastDropoutSimpleRNN(200, input_rate=0.1, hidden_rate=0.2)(x)
+    probs = FastDropoutDense(88, rate=0.5)([means, variances])
+    ```
     """
 
     def __init__(
@@ -48,76 +86,127 @@ class FastDropoutSimpleRNN(keras.layers.Layer):
         kernel_regularizer=None,
         recurrent_regularizer=None,
         bias_regularizer=None,
+        split_moments=True,
+        return_sequences=True,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        fast_path="auto",
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.units = check_units(units)
-        self.input_rate = noise_lib.check_rate("input_rate", input_rate)
-        self.hidden_rate = noise_lib.check_rate("hidden_rate", hidden_rate)
-        self.variance_approximation = noise_lib.check_choice(
-            "variance_approximation", variance_approximation, recurrence.VARIANCE_APPROXIMATIONS
-        )
-        set_weight_args(
-            self,
+        cell = _FastDropoutCell(
+            units,
+            input_rate=input_rate,
+            hidden_rate=hidden_rate,
+            variance_approximation=variance_approximation,
             kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer,
             bias_initializer=bias_initializer,
             kernel_regularizer=kernel_regularizer,
             recurrent_regularizer=recurrent_regularizer,
             bias_regularizer=bias_regularizer,
+            dtype=kwargs.get("dtype", None),
+            trainable=kwargs.get("trainable", True),
+            name="fast_dropout_simple_rnn_cell",
         )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            zero_output_for_mask=zero_output_for_mask,
+            **kwargs,
+        )
+        self.input_spec = [keras.layers.InputSpec(ndim=3)]
+        self.split_moments = bool(split_moments)
+        self._init_fast_path(fast_path)
 
-    def build(self, input_shape):
-        self.kernel = self.add_weight(
-            name="kernel", shape=(input_shape[-1], self.units),
-            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
-        )
-        self.recurrent_kernel = self.add_weight(
-            name="recurrent_kernel", shape=(self.units, self.units),
-            initializer=self.recurrent_initializer, regularizer=self.recurrent_regularizer,
-        )
-        self.bias = self.add_weight(
-            name="bias", shape=(self.units,),
-            initializer=self.bias_initializer, regularizer=self.bias_regularizer,
-        )
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        result = super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+        if not self.split_moments:
+            return result
+        output, states = (result[0], list(result[1:])) if self.return_state else (result, [])
+        units = self.cell.units
+        moments = [output[..., :units], output[..., units:]]
+        return moments + states if self.return_state else moments
 
-    def call(self, inputs):
-        inputs = ops.convert_to_tensor(inputs, dtype=self.compute_dtype)
-        x = ops.transpose(inputs, (1, 0, 2))
-        keep = 1.0 - self.input_rate
-        # Inputs are data (variance 0): only the dropout itself adds variance.
-        mu_in = keep * ops.matmul(x, self.kernel) + self.bias
-        var_in = keep * (1.0 - keep) * ops.matmul(ops.square(x), ops.square(self.kernel))
-        zeros = ops.zeros((ops.shape(inputs)[0], self.units), dtype=mu_in.dtype)
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        shape = super().compute_output_shape(sequences_shape, initial_state_shape)
+        if not self.split_moments:
+            return shape
+        output, states = (shape[0], list(shape[1:])) if self.return_state else (shape, [])
+        half = tuple(output[:-1]) + (self.cell.units,)
+        return [half, half] + states if self.return_state else [half, half]
+
+    def compute_mask(self, sequences, mask=None):
+        out = super().compute_mask(sequences, mask)
+        if not self.split_moments:
+            return out
+        if self.return_state:
+            return [out[0], out[0]] + list(out[1:])
+        return [out, out]
+
+    def fused_loop(self, sequences, initial_state, mask, training, draws):
+        cell = self.cell
+        x, mask_tm = self._time_major(sequences, mask)
+        mu_in, var_in = cell.input_moments(x)
+        m0, v0 = initial_state[0], initial_state[1]
         means, variances = recurrence.fast_dropout_recurrence(
-            mu_in, var_in, self.recurrent_kernel, zeros, zeros, 1.0 - self.hidden_rate,
-            variance=self.variance_approximation,
+            mu_in, var_in, cell.recurrent_kernel, m0, v0, 1.0 - cell.hidden_rate,
+            variance=cell.variance_approximation, mask=mask_tm,
         )
-        return [ops.transpose(means, (1, 0, 2)), ops.transpose(variances, (1, 0, 2))]
+        last_m, _ = self._outputs(means, mask_tm)
+        last_v, _ = self._outputs(variances, mask_tm)
+        if self.return_sequences:
+            outputs = ops.concatenate([self._outputs(means, mask_tm)[1], self._outputs(variances, mask_tm)[1]], -1)
+        else:
+            outputs = None
+        last = ops.concatenate([last_m, last_v], axis=-1)
+        return last, (outputs if outputs is not None else ops.expand_dims(last, 1)), [last_m, last_v]
 
-    def compute_output_shape(self, input_shape):
-        shape = (input_shape[0], input_shape[1], self.units)
-        return [shape, shape]
+    def cell_loop(self, sequences, initial_state, mask, training, draws):
+        def step(inputs, states):
+            return self.cell(inputs, states)
+
+        return self._run_cell_loop(step, sequences, initial_state, mask, sequences.shape[1])
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "input_rate": self.input_rate,
-                "hidden_rate": self.hidden_rate,
-                "variance_approximation": self.variance_approximation,
-                **weight_args_config(self),
-            }
-        )
-        return config
+        cell_config = self.cell.get_config()
+        config = {
+            "units": self.cell.units,
+            **{k: cell_config[k] for k in _CELL_ARGS},
+            "split_moments": self.split_moments,
+            "fast_path": self.fast_path,
+        }
+        base_config = super().get_config()
+        del base_config["cell"]
+        return {**base_config, **config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+forward_to_cell(FastDropoutSimpleRNN, _CELL_ARGS + ("units", "kernel", "recurrent_kernel", "bias"))
+
+
+class _FastDropoutCell(FastDropoutSimpleRNNCell):
+    """The cell inside :class:`FastDropoutSimpleRNN` (loads the layer's legacy weight layout)."""
+
+    def load_own_variables(self, store):
+        _cell_load_own_variables(self, store, super().load_own_variables)
 
 
 @keras.saving.register_keras_serializable(package="keras_rnnreg")
 class FastDropoutDense(keras.layers.Layer):
     """Sigmoid output layer with fast dropout on its inputs.
 
-    Takes ``[means, variances]`` of its inputs and returns the approximate
+    Takes ``[means, variances]`` of its inputs (or one tensor ``[means | variances]``,
+    as ``keras.layers.RNN(FastDropoutSimpleRNNCell(...))`` returns) and returns the approximate
     expected sigmoid ``E[sigmoid(a)] ~ sigmoid(mu / sqrt(1 + pi var / 8))`` of
     ``a = W^T (d * h) + b``, ``d ~ Bernoulli(1 - rate)``.
 
@@ -149,10 +238,22 @@ class FastDropoutDense(keras.layers.Layer):
             bias_regularizer=bias_regularizer,
         )
 
+    @staticmethod
+    def _split(inputs):
+        if isinstance(inputs, (list, tuple)):
+            return inputs
+        half = inputs.shape[-1] // 2
+        return inputs[..., :half], inputs[..., half:]
+
     def build(self, input_shape):
-        mean_shape = input_shape[0]
+        if isinstance(input_shape, (list, tuple)) and isinstance(input_shape[0], (list, tuple)):
+            features = input_shape[0][-1]
+        else:
+            if input_shape[-1] % 2:
+                raise ValueError(f"FastDropoutDense: a single input must be [means | variances]; got {input_shape}")
+            features = input_shape[-1] // 2
         self.kernel = self.add_weight(
-            name="kernel", shape=(mean_shape[-1], self.units),
+            name="kernel", shape=(features, self.units),
             initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
         )
         self.bias = self.add_weight(
@@ -162,7 +263,7 @@ class FastDropoutDense(keras.layers.Layer):
 
     def moments(self, inputs):
         """Mean and variance of the pre-activation ``a``."""
-        mean, var = inputs
+        mean, var = self._split(inputs)
         keep = 1.0 - self.rate
         mu = keep * ops.matmul(mean, self.kernel) + self.bias
         s2 = ops.matmul(keep * var + keep * (1.0 - keep) * ops.square(mean), ops.square(self.kernel))
@@ -173,7 +274,9 @@ class FastDropoutDense(keras.layers.Layer):
         return recurrence.sigmoid_mean(mu, s2)
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[0][:-1]) + (self.units,)
+        if isinstance(input_shape, (list, tuple)) and isinstance(input_shape[0], (list, tuple)):
+            input_shape = input_shape[0]
+        return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
         config = super().get_config()

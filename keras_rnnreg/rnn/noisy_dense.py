@@ -9,19 +9,26 @@ from keras_rnnreg.layer_args import check_units, set_weight_args, weight_args_co
 
 @keras.saving.register_keras_serializable(package="keras_rnnreg")
 class NoisyDense(keras.layers.Layer):
-    """``y = activation(x W + b)`` with Gaussian noise on ``W`` while training.
+    """``y = activation(x W* + b)`` with weight noise on ``W`` while training.
 
     Applied to ``(batch, time, features)`` it is the hidden-to-output map of the
-    RNN; noise is drawn per time step (the paper's RNN-FF on ``W_ho``).
+    RNN; by default noise is drawn per time step (the paper's RNN-FF on ``W_ho``).
+    The noise is a :class:`~keras_rnnreg.WeightNoise`, as in the recurrent layers.
 
     Args:
         units: output size, >= 1.
         activation: e.g. ``"sigmoid"`` for note probabilities.
-        weight_noise: ``None``, ``"additive"`` or ``"multiplicative"``.
-        stddev: standard deviation of the weight noise, >= 0.
+        weight_noise: ``None``, ``"additive"``, ``"multiplicative"``,
+            ``"dropconnect"`` or a :class:`~keras_rnnreg.WeightNoise`.
+        noise_scope: ``"step"`` (fresh noise per time step, default) or
+            ``"sequence"`` (one matrix per forward pass).
+        sigma: standard deviation of Gaussian weight noise (> 0, required for
+            the Gaussian kinds).
+        dropconnect_p: drop probability of DropConnect (in (0, 1)).
         noise_implementation: ``"local_reparameterization"`` (independent
             per example and frame) or ``"exact"`` (one matrix per time step,
-            shared by the batch; needs 3-D inputs).
+            shared by the batch; needs 3-D inputs; DropConnect per step is
+            always exact).
         use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
         bias_regularizer: as in ``keras.layers.Dense``.
         seed: int or None; seeds the noise.
@@ -32,7 +39,9 @@ class NoisyDense(keras.layers.Layer):
         units,
         activation=None,
         weight_noise=None,
-        stddev=0.0,
+        noise_scope="step",
+        sigma=None,
+        dropconnect_p=None,
         noise_implementation="local_reparameterization",
         use_bias=True,
         kernel_initializer="glorot_uniform",
@@ -42,15 +51,17 @@ class NoisyDense(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
+        if "stddev" in kwargs:  # the name before the knobs got one name everywhere
+            sigma = kwargs.pop("stddev")
         super().__init__(**kwargs)
         self.units = check_units(units)
         self.activation = keras.activations.get(activation)
-        self.weight_noise = noise_lib.check_choice(
-            "weight_noise", weight_noise, (None,) + noise_lib.GAUSSIAN_KINDS
-        )
-        self.stddev = noise_lib.check_stddev("stddev", stddev)
         self.noise_implementation = noise_lib.check_choice(
             "noise_implementation", noise_implementation, noise_lib.IMPLEMENTATIONS
+        )
+        self.noise = noise_lib.make_weight_noise(
+            "weight_noise", weight_noise, noise_scope, sigma, dropconnect_p, noise_implementation,
+            "sigma", "dropconnect_p",
         )
         self.use_bias = use_bias
         set_weight_args(
@@ -62,6 +73,8 @@ class NoisyDense(keras.layers.Layer):
         )
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        own_seed = None if self.noise is None else self.noise.seed
+        self.noise_seed_generator = None if own_seed is None else keras.random.SeedGenerator(own_seed)
 
     def build(self, input_shape):
         self.kernel = self.add_weight(
@@ -79,27 +92,40 @@ class NoisyDense(keras.layers.Layer):
                 regularizer=self.bias_regularizer,
             )
 
+    @property
+    def weight_noise(self):
+        return None if self.noise is None else self.noise.kind
+
+    @property
+    def noise_scope(self):
+        return "step" if self.noise is None else self.noise.scope
+
+    @property
+    def sigma(self):
+        return self.noise.level if self.noise is not None and self.noise.kind != "dropconnect" else None
+
+    @property
+    def dropconnect_p(self):
+        return self.noise.level if self.noise is not None and self.noise.kind == "dropconnect" else None
+
     def call(self, inputs, training=None):
         inputs = ops.convert_to_tensor(inputs, dtype=self.compute_dtype)
-        noisy = training and self.weight_noise is not None and self.stddev > 0
-        if noisy and self.noise_implementation == "exact":
-            if len(inputs.shape) != 3:
+        noise = self.noise if training else None
+        if noise is None:
+            outputs = ops.matmul(inputs, self.kernel)
+        else:
+            per_step_matrices = not noise.per_sequence and not noise.local_reparameterization
+            if per_step_matrices and len(inputs.shape) != 3:
                 raise ValueError(
                     "NoisyDense: exact per-step noise needs (batch, time, features) inputs; "
                     f"got shape {inputs.shape}"
                 )
-            steps = ops.shape(inputs)[1]
-            kernels = noise_lib.perturb(
-                self.kernel, self.weight_noise, self.stddev, self.seed_generator,
-                shape=(steps,) + tuple(self.kernel.shape),
-            )
-            outputs = ops.einsum("btd,tdu->btu", inputs, kernels)
-        else:
-            outputs = ops.matmul(inputs, self.kernel)
-            if noisy:
-                outputs = outputs + noise_lib.lrt_preactivation_noise(
-                    inputs, self.kernel, self.weight_noise, self.stddev, self.seed_generator
-                )
+            kernel = ops.convert_to_tensor(self.kernel)
+            generator = self.noise_seed_generator or self.seed_generator
+            shape = ops.shape(inputs)
+            draw = noise.draw(kernel, generator, steps=shape[1] if per_step_matrices else None,
+                              leading_shape=tuple(shape[:-1]))
+            outputs = noise.matmul(inputs, kernel, draw, time_axis=1)
         if self.bias is not None:
             outputs = outputs + self.bias
         return self.activation(outputs)
@@ -114,11 +140,16 @@ class NoisyDense(keras.layers.Layer):
                 "units": self.units,
                 "activation": keras.activations.serialize(self.activation),
                 "weight_noise": self.weight_noise,
-                "stddev": self.stddev,
+                "noise_scope": self.noise_scope,
+                "sigma": self.sigma,
+                "dropconnect_p": self.dropconnect_p,
                 "noise_implementation": self.noise_implementation,
                 "use_bias": self.use_bias,
                 **weight_args_config(self),
                 "seed": self.seed,
             }
         )
+        noise = self.noise
+        if noise is not None and (noise.seed is not None or noise.implementation != self.noise_implementation):
+            config.update(weight_noise=keras.saving.serialize_keras_object(noise), sigma=None, dropconnect_p=None)
         return config
