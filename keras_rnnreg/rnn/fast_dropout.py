@@ -123,15 +123,22 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
         )
         self.input_spec = [keras.layers.InputSpec(ndim=3)]
         self.split_moments = bool(split_moments)
+        self._fused_moments = None
         self._init_fast_path(fast_path)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
+        self._fused_moments = None
         result = super().call(sequences, initial_state=initial_state, mask=mask, training=training)
         if not self.split_moments:
             return result
         output, states = (result[0], list(result[1:])) if self.return_state else (result, [])
-        units = self.cell.units
-        moments = [output[..., :units], output[..., units:]]
+        if self._fused_moments is not None:
+            # The fused loop had the moments apart: use them as they are (the
+            # concatenated output it also returned is then left unused).
+            moments, self._fused_moments = list(self._fused_moments), None
+        else:
+            units = self.cell.units
+            moments = [output[..., :units], output[..., units:]]
         return moments + states if self.return_state else moments
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
@@ -159,14 +166,13 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
             mu_in, var_in, cell.recurrent_kernel, m0, v0, 1.0 - cell.hidden_rate,
             variance=cell.variance_approximation, mask=mask_tm,
         )
-        last_m, _ = self._outputs(means, mask_tm)
-        last_v, _ = self._outputs(variances, mask_tm)
-        if self.return_sequences:
-            outputs = ops.concatenate([self._outputs(means, mask_tm)[1], self._outputs(variances, mask_tm)[1]], -1)
-        else:
-            outputs = None
+        last_m, out_m = self._outputs(means, mask_tm)
+        last_v, out_v = self._outputs(variances, mask_tm)
+        if self.split_moments and keras.backend.standardize_dtype(means.dtype) == self.compute_dtype:
+            self._fused_moments = (out_m, out_v) if self.return_sequences else (last_m, last_v)
         last = ops.concatenate([last_m, last_v], axis=-1)
-        return last, (outputs if outputs is not None else ops.expand_dims(last, 1)), [last_m, last_v]
+        outputs = ops.concatenate([out_m, out_v], axis=-1) if self.return_sequences else ops.expand_dims(last, 1)
+        return last, outputs, [last_m, last_v]
 
     def cell_loop(self, sequences, initial_state, mask, training, draws):
         def step(inputs, states):
