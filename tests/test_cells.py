@@ -240,11 +240,13 @@ def test_fast_dropout_initial_state_and_return_state():
     layer = _built(FastDropoutSimpleRNN(H, return_state=True, return_sequences=False))
     cells = _built(keras.layers.RNN(FastDropoutSimpleRNNCell(H), return_state=True))
     mean, var, m_last, v_last = layer(x, initial_state=[m0, v0])
-    out, m_ref, v_ref = cells(x, initial_state=[m0, v0])
-    np.testing.assert_allclose(_np(mean), _np(m_ref), atol=1e-5)
-    np.testing.assert_allclose(_np(var), _np(v_ref), atol=1e-5)
-    np.testing.assert_allclose(_np(m_last), _np(m_ref), atol=1e-5)
-    np.testing.assert_allclose(_np(out), np.concatenate([_np(m_ref), _np(v_ref)], -1), atol=1e-5)
+    out, state = cells(x, initial_state=[np.concatenate([m0, v0], -1)])
+    m_ref, v_ref = _np(state)[:, :H], _np(state)[:, H:]
+    np.testing.assert_allclose(_np(mean), m_ref, atol=1e-5)
+    np.testing.assert_allclose(_np(var), v_ref, atol=1e-5)
+    np.testing.assert_allclose(_np(m_last), m_ref, atol=1e-5)
+    np.testing.assert_allclose(_np(v_last), v_ref, atol=1e-5)
+    np.testing.assert_allclose(_np(out), _np(state), atol=1e-6)
 
 
 def test_stateful_carries_the_state_between_calls():

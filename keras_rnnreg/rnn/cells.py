@@ -354,9 +354,10 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
     - ``(m, v) = tanh_moments(mu, var)`` (:func:`keras_rnnreg.rnn.recurrence.tanh_moments`).
 
     The inputs are data (variance 0). The computation is deterministic and the
-    same in training and inference. State: ``[m, v]``; output: their
-    concatenation ``[m | v]``, ``(batch, 2 * units)`` (a Keras RNN output is one
-    tensor), which :class:`~keras_rnnreg.FastDropoutDense` accepts as is.
+    same in training and inference. State and output are one tensor, the
+    concatenation ``[m | v]``, ``(batch, 2 * units)``: a Keras RNN output is one
+    tensor, and Keras's RNN loops take the first state for the previous output
+    at masked steps. :class:`~keras_rnnreg.FastDropoutDense` accepts it as is.
 
     Args:
         units: hidden units, >= 1.
@@ -371,7 +372,7 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
 
     Call arguments:
         inputs: ``(batch, features)``, one time step.
-        states: ``[m_{t-1}, v_{t-1}]``, each ``(batch, units)``.
+        states: ``[[m_{t-1} | v_{t-1}]]``, ``(batch, 2 * units)``.
 
     Example:
 
@@ -412,7 +413,7 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
             recurrent_regularizer=recurrent_regularizer,
             bias_regularizer=bias_regularizer,
         )
-        self.state_size = [self.units, self.units]
+        self.state_size = 2 * self.units
         self.output_size = 2 * self.units
 
     def build(self, input_shape):
@@ -437,16 +438,18 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
         return mu, var
 
     def call(self, inputs, states):
-        m, v = states[0], states[1]
+        mv = _state(states)
+        m, v = mv[..., : self.units], mv[..., self.units :]
         mu_in, var_in = self.input_moments(inputs)
         keep = 1.0 - self.hidden_rate
         mu = mu_in + keep * ops.matmul(m, self.recurrent_kernel)
         var = var_in + ops.matmul(keep * v + keep * (1.0 - keep) * m * m, ops.square(self.recurrent_kernel))
         m, v = recurrence.tanh_moments(mu, var, self.variance_approximation)
-        return ops.concatenate([m, v], axis=-1), [m, v]
+        mv = ops.concatenate([m, v], axis=-1)
+        return mv, [mv]
 
     def get_initial_state(self, batch_size=None):
-        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype) for _ in range(2)]
+        return [ops.zeros((batch_size, self.state_size), dtype=self.compute_dtype)]
 
     def get_config(self):
         config = super().get_config()

@@ -38,8 +38,10 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
     without ``return_sequences``), for :class:`FastDropoutDense`; with
     ``split_moments=False`` one tensor ``[means | variances]`` of ``2 * units``
     features instead (what ``keras.layers.Bidirectional`` and ``Sequential``
-    models need; :class:`FastDropoutDense` takes it too). With ``return_state``
-    the last mean and variance follow.
+    models need; :class:`FastDropoutDense` takes it too). The state is
+    ``[mean | variance]`` (one tensor, as in the cell); with ``return_state``
+    the last mean and variance follow the output, as two tensors when
+    ``split_moments`` else as that one.
 
     The inner loop is the fused moment recurrence of
     :mod:`keras_rnnreg.rnn.recurrence` (hand-written backward pass, XLA on
@@ -63,7 +65,8 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
 
     Call arguments:
         sequences: ``(batch, time, features)``.
-        initial_state: ``[mean, variance]``, each ``(batch, units)``.
+        initial_state: ``[mean, variance]``, each ``(batch, units)``, or
+            ``[[mean | variance]]``.
         mask: ``(batch, time)`` booleans; a masked step keeps both moments.
 
     Example:
@@ -127,17 +130,20 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
         self._init_fast_path(fast_path)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
+        if isinstance(initial_state, (list, tuple)) and len(initial_state) == 2:
+            initial_state = [ops.concatenate(list(initial_state), axis=-1)]
         self._fused_moments = None
         result = super().call(sequences, initial_state=initial_state, mask=mask, training=training)
         if not self.split_moments:
             return result
         output, states = (result[0], list(result[1:])) if self.return_state else (result, [])
+        units = self.cell.units
+        states = [states[0][..., :units], states[0][..., units:]] if states else []
         if self._fused_moments is not None:
             # The fused loop had the moments apart: use them as they are (the
             # concatenated output it also returned is then left unused).
             moments, self._fused_moments = list(self._fused_moments), None
         else:
-            units = self.cell.units
             moments = [output[..., :units], output[..., units:]]
         return moments + states if self.return_state else moments
 
@@ -145,23 +151,25 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
         shape = super().compute_output_shape(sequences_shape, initial_state_shape)
         if not self.split_moments:
             return shape
-        output, states = (shape[0], list(shape[1:])) if self.return_state else (shape, [])
+        output = shape[0] if self.return_state else shape
         half = tuple(output[:-1]) + (self.cell.units,)
-        return [half, half] + states if self.return_state else [half, half]
+        state = (output[0], self.cell.units)
+        return [half, half, state, state] if self.return_state else [half, half]
 
     def compute_mask(self, sequences, mask=None):
         out = super().compute_mask(sequences, mask)
         if not self.split_moments:
             return out
         if self.return_state:
-            return [out[0], out[0]] + list(out[1:])
+            return [out[0], out[0], None, None]
         return [out, out]
 
     def fused_loop(self, sequences, initial_state, mask, training, draws):
         cell = self.cell
         x, mask_tm = self._time_major(sequences, mask)
         mu_in, var_in = cell.input_moments(x)
-        m0, v0 = initial_state[0], initial_state[1]
+        units = cell.units
+        m0, v0 = initial_state[0][..., :units], initial_state[0][..., units:]
         means, variances = recurrence.fast_dropout_recurrence(
             mu_in, var_in, cell.recurrent_kernel, m0, v0, 1.0 - cell.hidden_rate,
             variance=cell.variance_approximation, mask=mask_tm,
@@ -172,7 +180,7 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
             self._fused_moments = (out_m, out_v) if self.return_sequences else (last_m, last_v)
         last = ops.concatenate([last_m, last_v], axis=-1)
         outputs = ops.concatenate([out_m, out_v], axis=-1) if self.return_sequences else ops.expand_dims(last, 1)
-        return last, outputs, [last_m, last_v]
+        return last, outputs, [last]
 
     def cell_loop(self, sequences, initial_state, mask, training, draws):
         def step(inputs, states):

@@ -582,6 +582,8 @@ def _fast_dropout_fn(keep, variance, masked):
         def grad(*args, upstream=None):
             if upstream is None:
                 upstream = args
+            if len(upstream) == 1:  # JAX passes the output structure, one (g_m, g_v) tuple
+                upstream = upstream[0]
             g_m, g_v = upstream
             g_m = ops.zeros_like(ms) if g_m is None else g_m
             g_v = ops.zeros_like(vs) if g_v is None else g_v
