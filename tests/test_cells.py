@@ -83,8 +83,6 @@ def test_fast_dropout_cell_in_keras_rnn_equals_the_layer():
 
 @pytest.mark.parametrize("scope", ["step", "sequence"])
 def test_noisy_cell_in_keras_rnn_applies_noise_only_in_training(scope):
-    if BACKEND == "jax" and scope == "step":
-        pytest.skip("per-step draws inside keras.layers.RNN's jax.lax.scan: use NoisySimpleRNN (README)")
     x = _x(batch=8)
     layer = _built(keras.layers.RNN(
         NoisySimpleRNNCell(H, recurrent_noise="dropconnect", dropconnect_p=0.3, recurrent_noise_scope=scope, seed=0),
@@ -92,8 +90,27 @@ def test_noisy_cell_in_keras_rnn_applies_noise_only_in_training(scope):
     ))
     clean = _np(_simple_rnn(return_sequences=True)(x))
     np.testing.assert_allclose(_np(layer(x, training=False)), clean, atol=1e-5)
+    if BACKEND == "jax" and scope == "step":
+        # Keras's JAX loop would give every step the same draw: a clear error instead.
+        with pytest.raises(NotImplementedError, match="NoisySimpleRNN"):
+            layer(x, training=True)
+        return
     noisy, again = _np(layer(x, training=True)), _np(layer(x, training=True))
     assert np.abs(noisy - clean).max() > 1e-2 and np.abs(noisy - again).max() > 1e-3
+
+
+@pytest.mark.skipif(BACKEND == "jax", reason="raises on JAX (test above)")
+def test_per_step_noise_in_keras_rnn_differs_between_steps():
+    """Exact per-step noise drawn by the cell inside keras.layers.RNN's loop: the effective
+    recurrent matrix (least squares over 64 sequences) changes from step to step."""
+    x = _x(batch=64, steps=5) * 0.5
+    cell = NoisySimpleRNNCell(H, recurrent_noise="additive", sigma=0.3, noise_implementation="exact", seed=0)
+    layer = _built(keras.layers.RNN(cell, return_sequences=True))
+    hs = _np(layer(x, training=True)).astype("float64")
+    kernel, _, bias = layer.get_weights()
+    target = np.arctanh(hs[:, 1:]) - x[:, 1:] @ kernel - bias
+    w = _effective_matrices(hs[:, :-1], target)
+    assert min(np.abs(w[t + 1] - w[t]).max() for t in range(len(w) - 1)) > 0.1
 
 
 def test_per_sequence_noise_in_keras_rnn_is_one_matrix_per_pass():

@@ -145,6 +145,7 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
         self._sequence_draws = None
         # Set by NoisySimpleRNN, which draws the noise of its passes itself.
         self._noise_drawn_by_layer = False
+        self._inside_keras_rnn = False
 
     @staticmethod
     def _own_generator(noise):
@@ -262,6 +263,16 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
                     self._sequence_draws[key] = noise.draw(kernel, generator)
                 draws[key] = self._sequence_draws[key]
             else:
+                if self._inside_keras_rnn and keras.backend.backend() == "jax":
+                    # Keras's JAX loop runs the steps in a jax.lax.scan under a
+                    # stateless scope: the seed generator cannot advance between
+                    # steps, so every step would get the same "per-step" noise.
+                    raise NotImplementedError(
+                        "NoisySimpleRNNCell: per-step noise inside keras.layers.RNN does not work on the JAX "
+                        "backend (its loop freezes the random state, every step would draw the same noise). "
+                        "Use keras_rnnreg.NoisySimpleRNN, which draws the per-step noise before its loop, "
+                        "or per-sequence noise (recurrent_noise_scope='sequence')."
+                    )
                 draws[key] = noise.draw(kernel, generator, leading_shape=(batch_size,))
         return draws
 
@@ -273,6 +284,7 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
     def get_dropout_mask(self, step_input):
         if self._noise_drawn_by_layer:
             return None
+        self._inside_keras_rnn = True
         for key, noise, kernel, generator in self._noises():
             if noise.per_sequence:
                 if self._sequence_draws is None:
@@ -286,6 +298,7 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
 
     def reset_dropout_mask(self):
         self.reset_noise()
+        self._inside_keras_rnn = False
 
     def reset_recurrent_dropout_mask(self):
         pass
