@@ -39,11 +39,16 @@ def make_predictor(model, bucket=64):
     (a SavedModel signature, a ``TFSMLayer``) are called as they are.
     """
     import keras
-    import tensorflow as tf
 
-    if not isinstance(model, keras.Model):
-        return lambda x: np.asarray(_predict(model, tf.constant(x, dtype=tf.float32)))
-    forward = tf.function(lambda x: model(x, training=False))
+    if keras.backend.backend() != "tensorflow" and isinstance(model, keras.Model):
+        # Other backends: Keras's own compiled predict step (jitted on JAX, one trace per shape).
+        forward = None
+    else:
+        import tensorflow as tf
+
+        if not isinstance(model, keras.Model):
+            return lambda x: np.asarray(_predict(model, tf.constant(x, dtype=tf.float32)))
+        forward = tf.function(lambda x: model(x, training=False))
 
     def predict(x):
         x = np.asarray(x, dtype=np.float32)
@@ -51,6 +56,8 @@ def make_predictor(model, bucket=64):
         padded = max(bucket, -(-length // bucket) * bucket)
         if padded != length:
             x = np.concatenate([x, np.zeros((x.shape[0], padded - length, x.shape[2]), np.float32)], axis=1)
+        if forward is None:
+            return np.asarray(model.predict_on_batch(x))[:, :length]
         return np.asarray(forward(tf.constant(x)))[:, :length]
 
     return predict
@@ -71,7 +78,7 @@ def frame_nlls(model, sequences, batch_size=8):
     Returns:
         A list with, for each sequence, a float64 array of ``T - 1`` NLLs.
     """
-    import tensorflow as tf
+    from keras import ops
 
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -92,7 +99,10 @@ def frame_nlls(model, sequences, batch_size=8):
         for row, i in enumerate(idx):
             batch[row, : len(rolls[i])] = rolls[i]
         probs = predict(batch[:, :-1])
-        nll = np.asarray(frame_nll(tf.constant(batch[:, 1:]), tf.constant(probs)), dtype=np.float64)
+        nll = np.asarray(
+            ops.convert_to_numpy(frame_nll(ops.convert_to_tensor(batch[:, 1:]), ops.convert_to_tensor(probs))),
+            dtype=np.float64,
+        )
         for row, i in enumerate(idx):
             result[i] = nll[row, : len(rolls[i]) - 1]
     return result

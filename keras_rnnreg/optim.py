@@ -59,8 +59,8 @@ def prefers_whole_model_xla(model):
     moment projections and gradient contractions beside the compiled
     recurrence loops.
     """
-    from keras_rnnreg.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
-    from keras_rnnreg.noisy_rnn import NoisySimpleRNN
+    from keras_rnnreg.rnn.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
+    from keras_rnnreg.rnn.noisy_simple_rnn import NoisySimpleRNN
 
     if keras.backend.backend() != "tensorflow":
         return False

@@ -12,10 +12,10 @@ import math
 
 import keras
 
-from keras_rnnreg.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
-from keras_rnnreg.initializers import SparseGaussian, SpectralRadius
-from keras_rnnreg.noisy_dense import NoisyDense
-from keras_rnnreg.noisy_rnn import NoisySimpleRNN
+from keras_rnnreg.rnn.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
+from keras_rnnreg.rnn.initializers import SparseGaussian, SpectralRadius
+from keras_rnnreg.rnn.noisy_dense import NoisyDense
+from keras_rnnreg.rnn.noisy_simple_rnn import NoisySimpleRNN
 
 NUM_NOTES = 88
 
@@ -207,16 +207,21 @@ def get(name, **overrides):
 
     rnn_kwargs = dict(model_spec.fixed)
     dense_kwargs = {}
+    # A zero level (a sweep's first point, e.g. dropconnect_p=0) is the model
+    # without that noise: the layers reject a noise kind with level 0.
     if "sigma" in hp:
-        rnn_kwargs["recurrent_stddev"] = hp["sigma"]
+        rnn_kwargs["sigma"] = hp["sigma"]
     if "dropconnect_p" in hp:
-        rnn_kwargs["dropconnect_rate"] = hp["dropconnect_p"]
+        rnn_kwargs["dropconnect_p"] = hp["dropconnect_p"]
     if "noise_implementation" in hp:
         rnn_kwargs["noise_implementation"] = hp["noise_implementation"]
-    if name == "rnn_ff":
-        rnn_kwargs.update(input_noise="additive", input_stddev=hp["ff_sigma"])
+    if not (rnn_kwargs.get("sigma") or rnn_kwargs.get("dropconnect_p")):
+        for key in ("recurrent_noise", "recurrent_noise_scope", "sigma", "dropconnect_p"):
+            rnn_kwargs.pop(key, None)
+    if name == "rnn_ff" and hp["ff_sigma"] > 0:
+        rnn_kwargs.update(input_noise="additive", input_sigma=hp["ff_sigma"])
         dense_kwargs.update(
-            weight_noise="additive", stddev=hp["ff_sigma"], noise_implementation=hp["noise_implementation"]
+            weight_noise="additive", sigma=hp["ff_sigma"], noise_implementation=hp["noise_implementation"]
         )
     hidden = NoisySimpleRNN(
         hp["units"], kernel_regularizer=regularizer(), recurrent_regularizer=regularizer(),

@@ -82,7 +82,7 @@ def test_noisy_dense_output_noise_variance(kind, implementation):
     """Per-frame output noise variance sigma^2 ||x||^2 (additive) or sigma^2 x^2 @ W^2
     (multiplicative); exact mode shares one matrix per time step across the batch."""
     sigma = 0.3
-    layer = NoisyDense(5, weight_noise=kind, stddev=sigma, noise_implementation=implementation, seed=0)
+    layer = NoisyDense(5, weight_noise=kind, sigma=sigma, noise_implementation=implementation, seed=0)
     x = np.random.RandomState(0).normal(size=(400, 30, 6)).astype("float32")
     layer.build(x.shape)
     clean = np.asarray(layer(x, training=False))

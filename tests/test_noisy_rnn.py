@@ -73,8 +73,7 @@ def test_per_sequence_noise_is_the_same_at_every_step(kind, level):
     layer = _layer(
         recurrent_noise=kind,
         recurrent_noise_scope="sequence",
-        recurrent_stddev=level if kind != "dropconnect" else 0.0,
-        dropconnect_rate=level if kind == "dropconnect" else 0.0,
+        **({"dropconnect_p": level} if kind == "dropconnect" else {"sigma": level}),
     )
     x = _inputs()
     clean = layer.get_weights()[1]
@@ -96,8 +95,7 @@ def test_exact_per_step_noise_differs_between_steps(kind):
     layer = _layer(
         recurrent_noise=kind,
         recurrent_noise_scope="step",
-        recurrent_stddev=0.2,
-        dropconnect_rate=0.3,
+        **({"dropconnect_p": 0.3} if kind == "dropconnect" else {"sigma": 0.2}),
         noise_implementation="exact",
     )
     x = _inputs()
@@ -110,8 +108,9 @@ def test_exact_per_step_noise_differs_between_steps(kind):
 @pytest.mark.parametrize("kind", ["additive", "multiplicative", "dropconnect"])
 def test_inference_uses_clean_weights(kind, scope):
     layer = _layer(
-        recurrent_noise=kind, recurrent_noise_scope=scope, recurrent_stddev=0.3, dropconnect_rate=0.3,
-        input_noise="additive", input_stddev=0.3,
+        recurrent_noise=kind, recurrent_noise_scope=scope,
+        **({"dropconnect_p": 0.3} if kind == "dropconnect" else {"sigma": 0.3}),
+        input_noise="additive", input_sigma=0.3,
     )
     clean = _layer()
     x = _inputs(batch=4)
@@ -130,7 +129,7 @@ def test_local_reparameterization_noise_statistics(kind):
     and variance, 0.05 on the lag-1 correlation.
     """
     sigma = 0.25
-    layer = _layer(seed=3, recurrent_noise=kind, recurrent_noise_scope="step", recurrent_stddev=sigma)
+    layer = _layer(seed=3, recurrent_noise=kind, recurrent_noise_scope="step", sigma=sigma)
     x = _inputs(batch=512, steps=8, seed=1)
     hs = np.asarray(layer(x, training=True), dtype="float64")
     target, prev = _recurrent_part(layer, x, hs)
@@ -150,7 +149,7 @@ def test_local_reparameterization_noise_statistics(kind):
 def test_input_weight_noise_lrt_statistics():
     """Per-step additive noise on W_ih: pre-activation noise variance sigma^2 ||x_t||^2."""
     sigma = 0.2
-    layer = _layer(seed=5, input_noise="additive", input_stddev=sigma)
+    layer = _layer(seed=5, input_noise="additive", input_sigma=sigma)
     x = _inputs(batch=512, steps=6, seed=2)
     hs = np.asarray(layer(x, training=True), dtype="float64")
     kernel, recurrent, bias = (w.astype("float64") for w in layer.get_weights())
@@ -167,8 +166,8 @@ def test_input_weight_noise_lrt_statistics():
         ({"units": 0}, "units"),
         ({"units": 4, "recurrent_noise": "gaussian"}, "'additive', 'multiplicative', 'dropconnect'"),
         ({"units": 4, "recurrent_noise_scope": "batch"}, "'step', 'sequence'"),
-        ({"units": 4, "recurrent_stddev": -0.1}, "recurrent_stddev"),
-        ({"units": 4, "dropconnect_rate": 1.0}, r"\[0, 1\)"),
+        ({"units": 4, "sigma": -0.1}, "sigma"),
+        ({"units": 4, "dropconnect_p": 1.0}, r"\[0, 1\)"),
         ({"units": 4, "noise_implementation": "fast"}, "'local_reparameterization', 'exact'"),
     ],
 )
@@ -179,7 +178,7 @@ def test_bad_arguments_raise_value_error(kwargs, message):
 
 def test_get_config_round_trip():
     layer = NoisySimpleRNN(
-        5, recurrent_noise="multiplicative", recurrent_noise_scope="sequence", recurrent_stddev=0.1,
+        5, recurrent_noise="multiplicative", recurrent_noise_scope="sequence", sigma=0.1,
         kernel_regularizer=keras.regularizers.L1L2(l1=1e-3), seed=7,
     )
     clone = NoisySimpleRNN.from_config(layer.get_config())

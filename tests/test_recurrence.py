@@ -177,3 +177,75 @@ def test_xla_compiled_loops_match_uncompiled_in_float32(which, monkeypatch):
     np.testing.assert_allclose(compiled[0], plain[0], rtol=1e-5, atol=1e-6)
     for g, r in zip(compiled[1], plain[1]):
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("which", ["shared", "per_step", "additive", "multiplicative", "dropconnect", "fast_dropout"])
+def test_masked_recurrences_match_autodiff(which):
+    """With a step mask every recurrence keeps the previous state at masked steps
+    (as keras.layers.RNN does), forward and backward, against autodiff in float64."""
+    pre, kernel, h0, w = _inputs(per_step=which == "per_step")
+    mask = tf.constant(RNG.uniform(size=(T, B)) < 0.6)
+    eps = tf.constant(RNG.normal(size=(T, B, H)))
+    keep = tf.constant(RNG.uniform(size=(T, H, H)) >= 0.3)
+    w_v = tf.constant(RNG.normal(size=(T, B, H)))
+    m3 = mask[:, :, None]
+
+    def cell(t, h, pre, kernel):
+        if which == "per_step":
+            return tf.tanh(pre[t] + h @ kernel[t])
+        if which in ("additive", "multiplicative"):
+            if which == "additive":
+                scale = tf.sqrt(tf.reduce_sum(h * h, axis=-1, keepdims=True) + 1e-12)
+            else:
+                scale = tf.sqrt((h * h) @ (kernel * kernel) + 1e-12)
+            return tf.tanh(pre[t] + h @ kernel + 0.3 * eps[t] * scale)
+        if which == "dropconnect":
+            return tf.tanh(pre[t] + h @ tf.where(keep[t], kernel / 0.7, tf.zeros_like(kernel)))
+        return tf.tanh(pre[t] + h @ kernel)
+
+    if which == "fast_dropout":
+        var_in = tf.abs(pre)
+        v0 = tf.abs(h0)
+
+        def reference(pre, kernel, h0):
+            m, v, ms, vs = h0, v0, [], []
+            for t in range(T):
+                mu = pre[t] + 0.8 * m @ kernel
+                var = var_in[t] + (0.8 * v + 0.8 * 0.2 * m * m) @ (kernel * kernel)
+                m_new, v_new = recurrence.tanh_moments(mu, var)
+                m, v = tf.where(m3[t], m_new, m), tf.where(m3[t], v_new, v)
+                ms.append(m)
+                vs.append(v)
+            return tf.stack(ms), tf.stack(vs)
+
+        def fn(pre, kernel, h0):
+            return recurrence.fast_dropout_recurrence(pre, var_in, kernel, h0, v0, 0.8, mask=mask)
+
+        weights = [w, w_v]
+    else:
+        def reference(pre, kernel, h0):
+            h, outs = h0, []
+            for t in range(T):
+                h = tf.where(m3[t], cell(t, h, pre, kernel), h)
+                outs.append(h)
+            return tf.stack(outs)
+
+        def fn(pre, kernel, h0):
+            if which in ("additive", "multiplicative"):
+                return recurrence.noisy_recurrence(pre, kernel, h0, eps, 0.3, which, mask=mask)
+            if which == "dropconnect":
+                return recurrence.dropconnect_recurrence(pre, kernel, h0, keep, 0.3, mask=mask)
+            return recurrence.simple_recurrence(pre, kernel, h0, mask=mask)
+
+        weights = w
+
+    out, grads = _grads(fn, [pre, kernel, h0], weights)
+    ref_out, ref_grads = _grads(reference, [pre, kernel, h0], weights)
+    for o, r in zip(tf.nest.flatten(out), tf.nest.flatten(ref_out)):
+        np.testing.assert_allclose(o, r, rtol=1e-12, atol=1e-12)
+    for g, r in zip(grads, ref_grads):
+        np.testing.assert_allclose(g, r, rtol=1e-8, atol=1e-10)
+    # Masked steps repeat the previous state.
+    hs = np.asarray(tf.nest.flatten(out)[0])
+    prev = np.concatenate([np.asarray(h0)[None], hs[:-1]])
+    np.testing.assert_array_equal(hs[~np.asarray(mask)], prev[~np.asarray(mask)])

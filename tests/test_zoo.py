@@ -55,6 +55,10 @@ def test_models_compile_with_xla(name, jsb_batches):
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
 
 
+TF_ONLY = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow graph / XLA behaviour")
+
+
+@TF_ONLY
 def test_auto_jit_compile_is_whole_model_xla_except_fast_dropout():
     """compile_model(jit_compile="auto"): XLA for the zoo models measured faster with it
     (benchmarks.throughput), plain graph for rnn_fd, Keras's choice otherwise."""
@@ -82,7 +86,7 @@ def test_defaults_and_overrides():
     assert hp["sigma"] > 0 and hp["units"] >= 1
     model = models.get("rnn_do", units=12, dropconnect_p=0.4, spectral_radius=1.2, sparsity_k=5, seed=3)
     hidden = model.get_layer("hidden")
-    assert hidden.dropconnect_rate == 0.4 and hidden.recurrent_noise_scope == "step"
+    assert hidden.dropconnect_p == 0.4 and hidden.recurrent_noise_scope == "step"
     w_hh = keras.ops.convert_to_numpy(hidden.recurrent_kernel)
     np.testing.assert_array_equal((w_hh != 0).sum(0), 5)
     assert abs(np.abs(np.linalg.eigvals(w_hh)).max() - 1.2) < 1e-4
@@ -104,6 +108,7 @@ def test_bad_names_and_values_raise(name, overrides, message):
         models.get(name, **overrides)
 
 
+@TF_ONLY
 @pytest.mark.parametrize("name", ["rnn", "rnn_fd", "rnn_n", "rnn_mn", "rnn_do", "rnn_ff"])
 def test_unknown_sequence_length_in_graph_mode(name):
     """Whole test sequences have varying lengths: a graph traced with T unknown must

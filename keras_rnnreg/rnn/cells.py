@@ -1,0 +1,478 @@
+"""The RNN cells: one time step each, for ``keras.layers.RNN`` and ``StackedRNNCells``.
+
+:class:`NoisySimpleRNNCell` is ``keras.layers.SimpleRNNCell`` (tanh) with
+:class:`~keras_rnnreg.rnn.weight_noise.WeightNoise` on its recurrent and input
+kernels; :class:`FastDropoutSimpleRNNCell` propagates the mean and variance of
+a tanh RNN under dropout. The sequence layers
+(:class:`~keras_rnnreg.NoisySimpleRNN`, :class:`~keras_rnnreg.FastDropoutSimpleRNN`)
+wrap them and run a fused loop when they can.
+"""
+
+import keras
+from keras import ops
+
+# DropoutRNNCell is not exported by Keras (keras.layers has no DropoutRNNCell), but
+# keras.layers.RNN calls get_dropout_mask / reset_dropout_mask exactly on its
+# instances, before and after its loop: inheriting it is the one way to have a
+# per-sequence draw made once per forward pass, outside the loop (where the JAX
+# backend needs random draws to be), by a plain keras.layers.RNN.
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+from keras_rnnreg.layer_args import check_units, set_weight_args, weight_args_config
+from keras_rnnreg.rnn import recurrence
+from keras_rnnreg.rnn import weight_noise as noise_lib
+
+
+def _state(states):
+    return states[0] if isinstance(states, (list, tuple)) else states
+
+
+@keras.saving.register_keras_serializable(package="keras_rnnreg")
+class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
+    """Cell of a tanh RNN with weight noise: ``h_t = tanh(x_t W*_ih + h_{t-1} W*_hh + b)``.
+
+    ``W*`` are noisy copies of the weights while training (the clean weights at
+    inference). Without noise it computes what ``keras.layers.SimpleRNNCell``
+    computes, with the same weights (``kernel``, ``recurrent_kernel``, ``bias``).
+
+    Per-sequence noise is drawn once per forward pass and reused at every
+    step: ``keras.layers.RNN`` draws it before its loop and drops it after (as
+    it does the dropout masks of Keras's own cells). Per-step noise is drawn
+    at every step. For the sequence layer with its fused loop, use
+    :class:`~keras_rnnreg.NoisySimpleRNN`.
+
+    Args:
+        units: number of hidden units, >= 1.
+        recurrent_noise: noise on ``W_hh``: ``None``, ``"additive"``,
+            ``"multiplicative"``, ``"dropconnect"``, or a
+            :class:`~keras_rnnreg.WeightNoise`.
+        recurrent_noise_scope: ``"step"`` (fresh noise at every time step) or
+            ``"sequence"`` (one draw per forward pass, reused at every step).
+        sigma: standard deviation of Gaussian ``W_hh`` noise (> 0; required
+            for the Gaussian kinds).
+        dropconnect_p: probability of dropping a ``W_hh`` weight (in (0, 1);
+            required for ``"dropconnect"``).
+        input_noise, input_noise_scope, input_sigma, input_dropconnect_p: the
+            same for ``W_ih``.
+        noise_implementation: for per-step Gaussian noise,
+            ``"local_reparameterization"`` (per-example pre-activation noise,
+            default) or ``"exact"`` (a matrix per step, shared by the batch).
+        use_bias: whether to add ``b``.
+        kernel_initializer, recurrent_initializer, bias_initializer: for
+            ``W_ih``, ``W_hh`` and ``b`` (e.g. :class:`~keras_rnnreg.SpectralRadius`
+            around :class:`~keras_rnnreg.SparseGaussian` for ``W_hh``).
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: e.g.
+            ``keras.regularizers.L1L2`` (the paper's RNN-NBR).
+        seed: int or None; seeds the noise.
+
+    A noise kind needs its level: a missing or zero level raises ``ValueError``
+    (as does a level given for a kind that does not use it).
+
+    Call arguments:
+        inputs: ``(batch, features)``, one time step.
+        states: ``[h_{t-1}]``, ``(batch, units)``.
+        training: noise is applied only when true.
+        step_noise: optional dict ``{"input": draw, "recurrent": draw}`` of
+            this step's noise (one step's slice of
+            :meth:`draw_noise`); the sequence layer passes it so that its cell
+            loop sees the same draws as its fused loop. Default: drawn here.
+
+    Example:
+
+    ```python
+    cell = NoisySimpleRNNCell(32, recurrent_noise="dropconnect", dropconnect_p=0.2,
+                              recurrent_noise_scope="sequence")
+    layer = keras.layers.RNN(cell, return_sequences=True)
+    outputs = layer(keras.random.normal((8, 100, 88)), training=True)  # (8, 100, 32)
+    ```
+    """
+
+    def __init__(
+        self,
+        units,
+        recurrent_noise=None,
+        recurrent_noise_scope="step",
+        sigma=None,
+        dropconnect_p=None,
+        input_noise=None,
+        input_noise_scope="step",
+        input_sigma=None,
+        input_dropconnect_p=None,
+        noise_implementation="local_reparameterization",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = check_units(units)
+        self.noise_implementation = noise_lib.check_choice(
+            "noise_implementation", noise_implementation, noise_lib.IMPLEMENTATIONS
+        )
+        self.recurrent_weight_noise = noise_lib.make_weight_noise(
+            "recurrent_noise", recurrent_noise, recurrent_noise_scope, sigma, dropconnect_p,
+            noise_implementation, "sigma", "dropconnect_p",
+        )
+        self.input_weight_noise = noise_lib.make_weight_noise(
+            "input_noise", input_noise, input_noise_scope, input_sigma, input_dropconnect_p,
+            noise_implementation, "input_sigma", "input_dropconnect_p",
+        )
+        self.use_bias = use_bias
+        set_weight_args(
+            self,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+        )
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # A WeightNoise with a seed of its own draws from a generator of its own.
+        self.input_seed_generator = self._own_generator(self.input_weight_noise)
+        self.recurrent_seed_generator = self._own_generator(self.recurrent_weight_noise)
+        self.state_size = self.units
+        self.output_size = self.units
+        # Keras's DropoutRNNCell protocol (keras.layers.RNN reads these two).
+        self.dropout = 0.0
+        self.recurrent_dropout = 0.0
+        self._sequence_draws = None
+        # Set by NoisySimpleRNN, which draws the noise of its passes itself.
+        self._noise_drawn_by_layer = False
+        self._inside_keras_rnn = False
+
+    @staticmethod
+    def _own_generator(noise):
+        if noise is None or noise.seed is None:
+            return None
+        return keras.random.SeedGenerator(noise.seed)
+
+    # -- the knobs, as the flat arguments name them ----------------------------
+
+    @property
+    def recurrent_noise(self):
+        noise = self.recurrent_weight_noise
+        return None if noise is None else noise.kind
+
+    @property
+    def recurrent_noise_scope(self):
+        noise = self.recurrent_weight_noise
+        return "step" if noise is None else noise.scope
+
+    @property
+    def sigma(self):
+        noise = self.recurrent_weight_noise
+        return noise.level if noise is not None and noise.kind != "dropconnect" else None
+
+    @property
+    def dropconnect_p(self):
+        noise = self.recurrent_weight_noise
+        return noise.level if noise is not None and noise.kind == "dropconnect" else None
+
+    @property
+    def input_noise(self):
+        noise = self.input_weight_noise
+        return None if noise is None else noise.kind
+
+    @property
+    def input_noise_scope(self):
+        noise = self.input_weight_noise
+        return "step" if noise is None else noise.scope
+
+    @property
+    def input_sigma(self):
+        noise = self.input_weight_noise
+        return noise.level if noise is not None and noise.kind != "dropconnect" else None
+
+    @property
+    def input_dropconnect_p(self):
+        noise = self.input_weight_noise
+        return noise.level if noise is not None and noise.kind == "dropconnect" else None
+
+    # -- weights -----------------------------------------------------------
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(input_shape[-1], self.units),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
+        self.recurrent_kernel = self.add_weight(
+            name="recurrent_kernel",
+            shape=(self.units, self.units),
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.units,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+            )
+
+    # -- noise -------------------------------------------------------------
+
+    def _noises(self):
+        """``(key, WeightNoise, kernel, seed generator)`` in drawing order (input first)."""
+        out = []
+        for key, noise, own in (
+            ("input", self.input_weight_noise, self.input_seed_generator),
+            ("recurrent", self.recurrent_weight_noise, self.recurrent_seed_generator),
+        ):
+            if noise is not None:
+                kernel = self.kernel if key == "input" else self.recurrent_kernel
+                out.append((key, noise, ops.convert_to_tensor(kernel), own or self.seed_generator))
+        return out
+
+    @property
+    def has_noise(self):
+        return self.input_weight_noise is not None or self.recurrent_weight_noise is not None
+
+    def draw_noise(self, batch_size, steps):
+        """The noise of one forward pass over ``steps`` steps, time-major.
+
+        Returns ``{"input": draw, "recurrent": draw}`` (keys of noisy kernels
+        only), each a :meth:`WeightNoise.draw`: one matrix for per-sequence
+        noise, ``(steps, batch, units)`` standard normals for local
+        reparameterization, ``(steps,) + kernel.shape`` matrices or DropConnect
+        masks otherwise.
+        """
+        return {
+            key: noise.draw(kernel, generator, steps=steps, leading_shape=(steps, batch_size))
+            for key, noise, kernel, generator in self._noises()
+        }
+
+    def _one_step_noise(self, batch_size):
+        draws = {}
+        for key, noise, kernel, generator in self._noises():
+            if noise.per_sequence:
+                if self._sequence_draws is None:
+                    self._sequence_draws = {}
+                if key not in self._sequence_draws:
+                    # Cached until reset_noise(): keras.layers.RNN fills the cache
+                    # before its loop (get_dropout_mask) and empties it after.
+                    self._sequence_draws[key] = noise.draw(kernel, generator)
+                draws[key] = self._sequence_draws[key]
+            else:
+                if self._inside_keras_rnn and keras.backend.backend() == "jax":
+                    # Keras's JAX loop runs the steps in a jax.lax.scan under a
+                    # stateless scope: the seed generator cannot advance between
+                    # steps, so every step would get the same "per-step" noise.
+                    raise NotImplementedError(
+                        "NoisySimpleRNNCell: per-step noise inside keras.layers.RNN does not work on the JAX "
+                        "backend (its loop freezes the random state, every step would draw the same noise). "
+                        "Use keras_rnnreg.NoisySimpleRNN, which draws the per-step noise before its loop, "
+                        "or per-sequence noise (recurrent_noise_scope='sequence')."
+                    )
+                draws[key] = noise.draw(kernel, generator, leading_shape=(batch_size,))
+        return draws
+
+    def reset_noise(self):
+        """Forget the cached per-sequence draw: the next pass draws a new one."""
+        self._sequence_draws = None
+
+    # The DropoutRNNCell protocol: keras.layers.RNN calls these around its loop.
+    def get_dropout_mask(self, step_input):
+        if self._noise_drawn_by_layer:
+            return None
+        self._inside_keras_rnn = True
+        for key, noise, kernel, generator in self._noises():
+            if noise.per_sequence:
+                if self._sequence_draws is None:
+                    self._sequence_draws = {}
+                if key not in self._sequence_draws:
+                    self._sequence_draws[key] = noise.draw(kernel, generator)
+        return None
+
+    def get_recurrent_dropout_mask(self, step_input):
+        return None
+
+    def reset_dropout_mask(self):
+        self.reset_noise()
+        self._inside_keras_rnn = False
+
+    def reset_recurrent_dropout_mask(self):
+        pass
+
+    # -- one step ----------------------------------------------------------
+
+    def call(self, inputs, states, training=False, step_noise=None):
+        h = _state(states)
+        draws = {}
+        if training and self.has_noise:
+            draws = step_noise if step_noise is not None else self._one_step_noise(ops.shape(inputs)[0])
+        if "input" in draws:
+            x = self.input_weight_noise.matmul(inputs, self.kernel, draws["input"])
+        else:
+            x = ops.matmul(inputs, self.kernel)
+        if self.bias is not None:
+            x = x + self.bias
+        if "recurrent" in draws:
+            r = self.recurrent_weight_noise.matmul(h, self.recurrent_kernel, draws["recurrent"])
+        else:
+            r = ops.matmul(h, self.recurrent_kernel)
+        h = ops.tanh(x + r)
+        return h, [h]
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, self.state_size), dtype=self.compute_dtype)]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "recurrent_noise": self.recurrent_noise,
+                "recurrent_noise_scope": self.recurrent_noise_scope,
+                "sigma": self.sigma,
+                "dropconnect_p": self.dropconnect_p,
+                "input_noise": self.input_noise,
+                "input_noise_scope": self.input_noise_scope,
+                "input_sigma": self.input_sigma,
+                "input_dropconnect_p": self.input_dropconnect_p,
+                "noise_implementation": self.noise_implementation,
+                "use_bias": self.use_bias,
+                **weight_args_config(self),
+                "seed": self.seed,
+            }
+        )
+        # A WeightNoise with its own seed does not fit the flat arguments.
+        for key, noise in (("recurrent_noise", self.recurrent_weight_noise), ("input_noise", self.input_weight_noise)):
+            if noise is not None and (noise.seed is not None or noise.implementation != self.noise_implementation):
+                config[key] = keras.saving.serialize_keras_object(noise)
+                prefix = "" if key == "recurrent_noise" else "input_"
+                config[f"{prefix}sigma"] = config[f"{prefix}dropconnect_p"] = None
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_rnnreg")
+class FastDropoutSimpleRNNCell(keras.layers.Layer):
+    """Cell of a tanh RNN with fast dropout: it carries the mean and variance of ``h``.
+
+    Instead of sampling dropout masks, the cell propagates the first two
+    moments of the hidden units (Wang & Manning 2013; Bayer et al. 2013):
+    with keep probabilities ``p = 1 - input_rate``, ``q = 1 - hidden_rate``,
+
+    - ``mu = p x W_ih + b + q m @ W_hh``
+    - ``var = p (1 - p) x^2 @ W_ih^2 + (q v + q (1 - q) m^2) @ W_hh^2``
+    - ``(m, v) = tanh_moments(mu, var)`` (:func:`keras_rnnreg.rnn.recurrence.tanh_moments`).
+
+    The inputs are data (variance 0). The computation is deterministic and the
+    same in training and inference. State and output are one tensor, the
+    concatenation ``[m | v]``, ``(batch, 2 * units)``: a Keras RNN output is one
+    tensor, and Keras's RNN loops take the first state for the previous output
+    at masked steps. :class:`~keras_rnnreg.FastDropoutDense` accepts it as is.
+
+    Args:
+        units: hidden units, >= 1.
+        input_rate: dropout rate on the inputs ``x_t`` (into ``W_ih``), in [0, 1).
+        hidden_rate: dropout rate on ``h_{t-1}`` (into ``W_hh``), in [0, 1).
+        variance_approximation: ``"zero_corrected"`` (default; exact when the
+            pre-activation is deterministic) or ``"wang_manning"`` (the published
+            formula).
+        kernel_initializer, recurrent_initializer, bias_initializer,
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: as in
+            :class:`NoisySimpleRNNCell`.
+
+    Call arguments:
+        inputs: ``(batch, features)``, one time step.
+        states: ``[[m_{t-1} | v_{t-1}]]``, ``(batch, 2 * units)``.
+
+    Example:
+
+    ```python
+    cell = FastDropoutSimpleRNNCell(32, input_rate=0.1, hidden_rate=0.2)
+    moments = keras.layers.RNN(cell, return_sequences=True)(x)  # (batch, time, 64)
+    probs = FastDropoutDense(88, rate=0.5)(moments)
+    ```
+    """
+
+    def __init__(
+        self,
+        units,
+        input_rate=0.1,
+        hidden_rate=0.2,
+        variance_approximation="zero_corrected",
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = check_units(units)
+        self.input_rate = noise_lib.check_rate("input_rate", input_rate)
+        self.hidden_rate = noise_lib.check_rate("hidden_rate", hidden_rate)
+        self.variance_approximation = noise_lib.check_choice(
+            "variance_approximation", variance_approximation, recurrence.VARIANCE_APPROXIMATIONS
+        )
+        set_weight_args(
+            self,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+        )
+        self.state_size = 2 * self.units
+        self.output_size = 2 * self.units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel", shape=(input_shape[-1], self.units),
+            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
+        )
+        self.recurrent_kernel = self.add_weight(
+            name="recurrent_kernel", shape=(self.units, self.units),
+            initializer=self.recurrent_initializer, regularizer=self.recurrent_regularizer,
+        )
+        self.bias = self.add_weight(
+            name="bias", shape=(self.units,),
+            initializer=self.bias_initializer, regularizer=self.bias_regularizer,
+        )
+
+    def input_moments(self, inputs):
+        """Mean and variance of the input part of the pre-activation (any leading shape)."""
+        keep = 1.0 - self.input_rate
+        mu = keep * ops.matmul(inputs, self.kernel) + self.bias
+        var = keep * (1.0 - keep) * ops.matmul(ops.square(inputs), ops.square(self.kernel))
+        return mu, var
+
+    def call(self, inputs, states):
+        mv = _state(states)
+        m, v = mv[..., : self.units], mv[..., self.units :]
+        mu_in, var_in = self.input_moments(inputs)
+        keep = 1.0 - self.hidden_rate
+        mu = mu_in + keep * ops.matmul(m, self.recurrent_kernel)
+        var = var_in + ops.matmul(keep * v + keep * (1.0 - keep) * m * m, ops.square(self.recurrent_kernel))
+        m, v = recurrence.tanh_moments(mu, var, self.variance_approximation)
+        mv = ops.concatenate([m, v], axis=-1)
+        return mv, [mv]
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, self.state_size), dtype=self.compute_dtype)]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "input_rate": self.input_rate,
+                "hidden_rate": self.hidden_rate,
+                "variance_approximation": self.variance_approximation,
+                **weight_args_config(self),
+            }
+        )
+        return config

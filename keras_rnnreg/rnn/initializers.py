@@ -1,0 +1,89 @@
+"""Initializers of the "correct regime" (Sutskever et al. 2013; paper section 6.1).
+
+- :class:`SparseGaussian`: every unit gets exactly ``k`` nonzero incoming
+  weights drawn from ``N(0, stddev^2)``; the rest are zero.
+- :class:`SpectralRadius`: draws from a base initializer and rescales the square
+  matrix so that its largest absolute eigenvalue equals ``radius`` exactly.
+
+They compose: ``SpectralRadius(SparseGaussian(k=15), radius=1.1)``.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_rnnreg")
+class SparseGaussian(keras.initializers.Initializer):
+    """Exactly ``k`` nonzero Gaussian incoming weights per unit.
+
+    For a kernel of shape ``(fan_in, units)`` each column (a unit's incoming
+    weights) has ``min(k, fan_in)`` nonzero entries at uniformly random rows.
+
+    Args:
+        k: number of nonzero incoming weights per unit, >= 1.
+        stddev: standard deviation of the nonzero weights, > 0.
+        seed: int or None, for reproducible draws.
+    """
+
+    def __init__(self, k=15, stddev=1.0, seed=None):
+        if int(k) != k or k < 1:
+            raise ValueError(f"SparseGaussian: k must be an integer >= 1, got {k!r}")
+        if not stddev > 0:
+            raise ValueError(f"SparseGaussian: stddev must be > 0, got {stddev!r}")
+        self.k = int(k)
+        self.stddev = float(stddev)
+        self.seed = seed
+        self._seed_generator = keras.random.SeedGenerator(seed)
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) != 2:
+            raise ValueError(f"SparseGaussian needs a 2-D shape (fan_in, units), got {shape}")
+        fan_in = shape[0]
+        values = keras.random.normal(shape, stddev=self.stddev, dtype=dtype, seed=self._seed_generator)
+        # Rank a uniform draw within each column: the k smallest ranks survive.
+        scores = keras.random.uniform(shape, seed=self._seed_generator)
+        ranks = ops.argsort(ops.argsort(scores, axis=0), axis=0)
+        mask = ops.cast(ranks < min(self.k, fan_in), values.dtype)
+        return values * mask
+
+    def get_config(self):
+        return {"k": self.k, "stddev": self.stddev, "seed": self.seed}
+
+
+def spectral_radius(matrix):
+    """Largest absolute eigenvalue of a square matrix (computed in float64)."""
+    matrix = np.asarray(ops.convert_to_numpy(matrix), dtype=np.float64)
+    return float(np.max(np.abs(np.linalg.eigvals(matrix))))
+
+
+@keras.saving.register_keras_serializable(package="keras_rnnreg")
+class SpectralRadius(keras.initializers.Initializer):
+    """Rescale a square draw of ``base`` to spectral radius ``radius``.
+
+    Args:
+        base: an initializer (instance, name or config) for the raw matrix;
+            default ``SparseGaussian(k=15)``.
+        radius: target largest absolute eigenvalue, > 0.
+    """
+
+    def __init__(self, base=None, radius=1.1):
+        if not radius > 0:
+            raise ValueError(f"SpectralRadius: radius must be > 0, got {radius!r}")
+        self.base = keras.initializers.get(base) if base is not None else SparseGaussian(k=15)
+        self.radius = float(radius)
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(f"SpectralRadius needs a square 2-D shape, got {shape}")
+        matrix = np.asarray(ops.convert_to_numpy(self.base(shape, dtype=dtype)), dtype=np.float64)
+        current = spectral_radius(matrix)
+        if current == 0.0:
+            raise ValueError(
+                "SpectralRadius: the base initializer drew a matrix whose eigenvalues are "
+                "all 0 (nilpotent or zero); it cannot be rescaled to a spectral radius"
+            )
+        return ops.convert_to_tensor(matrix * (self.radius / current), dtype=dtype or "float32")
+
+    def get_config(self):
+        return {"base": keras.initializers.serialize(self.base), "radius": self.radius}

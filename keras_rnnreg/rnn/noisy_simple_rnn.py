@@ -1,0 +1,354 @@
+"""``NoisySimpleRNN``: the sequence layer of :class:`~keras_rnnreg.NoisySimpleRNNCell`."""
+
+import keras
+from keras import ops
+
+from keras_rnnreg.rnn import recurrence
+from keras_rnnreg.rnn.cells import NoisySimpleRNNCell
+
+FAST_PATH_CHOICES = ("auto", False)
+
+# Arguments renamed when the knobs got one name across layer, cell, zoo and CLI;
+# configs of .keras files saved before that still use the old ones.
+LEGACY_NAMES = {
+    "recurrent_stddev": "sigma",
+    "dropconnect_rate": "dropconnect_p",
+    "input_stddev": "input_sigma",
+}
+
+_CELL_ARGS = (
+    "recurrent_noise", "recurrent_noise_scope", "sigma", "dropconnect_p",
+    "input_noise", "input_noise_scope", "input_sigma", "input_dropconnect_p",
+    "noise_implementation", "use_bias",
+    "kernel_initializer", "recurrent_initializer", "bias_initializer",
+    "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "seed",
+)
+
+
+def rename_legacy_arguments(config, renames, what):
+    """``config`` with the old argument names of ``renames`` replaced by the new ones."""
+    config = dict(config)
+    for old, new in renames.items():
+        if old in config:
+            value = config.pop(old)
+            if new in config:
+                raise ValueError(f"{what}: got both {old!r} (the old name) and {new!r}")
+            config[new] = value
+    return config
+
+
+def fast_path_available():
+    """Whether the fused loops of :mod:`keras_rnnreg.rnn.recurrence` run on this backend."""
+    return keras.backend.backend() in ("tensorflow", "jax")
+
+
+def keras_rnn_loop(*args, **kwargs):
+    # keras.layers.RNN's own loop (backend.rnn) is not exported; the cell-loop
+    # fallback runs the cell in it exactly as keras.layers.RNN.inner_loop does.
+    from keras.src import backend
+
+    return backend.rnn(*args, **kwargs)
+
+
+class FusedLoopRNN(keras.layers.RNN):
+    """A ``keras.layers.RNN`` whose inner loop takes a fused fast path when it can.
+
+    Subclasses implement :meth:`fused_loop` (the whole sequence at once) and
+    :meth:`cell_loop` (the cell, step by step, in Keras's RNN loop) with the
+    same random draws; :meth:`inner_loop` chooses, the way
+    ``keras.layers.LSTM`` uses cuDNN when it can.
+    """
+
+    def _init_fast_path(self, fast_path):
+        if fast_path not in FAST_PATH_CHOICES:
+            raise ValueError(f"fast_path must be 'auto' or False; got {fast_path!r}")
+        self.fast_path = fast_path
+
+    def uses_fast_path(self):
+        return self.fast_path == "auto" and not self.unroll and fast_path_available()
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        draws = self.draw_noise(sequences, training)
+        if self.uses_fast_path():
+            return self.fused_loop(sequences, initial_state, mask, training, draws)
+        return self.cell_loop(sequences, initial_state, mask, training, draws)
+
+    def draw_noise(self, sequences, training):
+        return {}
+
+    def _run_cell_loop(self, step, inputs, initial_state, mask, steps):
+        return keras_rnn_loop(
+            step,
+            inputs,
+            list(initial_state),
+            go_backwards=self.go_backwards,
+            mask=mask,
+            unroll=self.unroll,
+            input_length=steps,
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )
+
+    def _time_major(self, tensor, mask):
+        """``(B, T, ...)`` -> ``(T, B, ...)`` and the mask ``(B, T)`` -> ``(T, B)``, reversed for go_backwards."""
+        tensor = ops.transpose(tensor, (1, 0) + tuple(range(2, len(tensor.shape))))
+        if mask is not None:
+            mask = ops.transpose(ops.cast(mask, "bool"))
+        if self.go_backwards:
+            tensor = ops.flip(tensor, 0)
+            mask = None if mask is None else ops.flip(mask, 0)
+        return tensor, mask
+
+    def _outputs(self, hs, mask_tm):
+        """``(last_output, outputs, ...)`` as ``keras.layers.RNN.inner_loop`` returns them."""
+        last = hs[-1]
+        outputs = ops.transpose(hs, (1, 0, 2)) if self.return_sequences else ops.expand_dims(last, 1)
+        if self.return_sequences and mask_tm is not None and self.zero_output_for_mask:
+            outputs = ops.where(ops.expand_dims(ops.transpose(mask_tm), -1), outputs, 0.0)
+        return last, outputs
+
+    # -- weights of .keras files saved before the layers wrapped cells --------
+
+    def load_own_variables(self, store):
+        # Until version 0.1 the layers owned kernel / recurrent_kernel / bias
+        # themselves; they now live in the cell. Such files carry the variables
+        # under the layer's own path: give them to the cell.
+        if len(store.keys()) == 0:
+            return
+        # (Their seed generator state is not restored: it only positions the noise stream.)
+        cell_vars = [self.cell.kernel, self.cell.recurrent_kernel] + ([self.cell.bias] if self.cell.bias is not None else [])
+        if len(store.keys()) != len(cell_vars):
+            raise ValueError(
+                f"Layer {self.name!r}: the saved file has {len(store.keys())} variables for it, "
+                f"its cell has {len(cell_vars)} ({[v.name for v in cell_vars]}); the file was saved "
+                "by an incompatible version of keras_rnnreg"
+            )
+        for i, variable in enumerate(cell_vars):
+            variable.assign(store[str(i)])
+        self.cell._loaded_from_legacy_layout = True
+
+
+def _cell_load_own_variables(cell, store, base):
+    if len(store.keys()) == 0 and getattr(cell, "_loaded_from_legacy_layout", False):
+        return
+    base(store)
+
+
+@keras.saving.register_keras_serializable(package="keras_rnnreg")
+class NoisySimpleRNN(FusedLoopRNN):
+    """Fully-connected tanh RNN with weight noise, ``h_t = tanh(x_t W*_ih + h_{t-1} W*_hh + b)``.
+
+    The layer of :class:`~keras_rnnreg.NoisySimpleRNNCell`, as
+    ``keras.layers.SimpleRNN`` is the layer of ``SimpleRNNCell``: a
+    ``keras.layers.RNN`` supporting masking, ``initial_state``,
+    ``return_state``, ``return_sequences``, ``go_backwards``, ``stateful``,
+    ``keras.layers.Bidirectional`` and stacking. With every noise option off it
+    computes what ``keras.layers.SimpleRNN`` computes, with the same weights.
+
+    Its inner loop is fused when it can be (``fast_path="auto"``, the default,
+    on TensorFlow and JAX, unless ``unroll=True``): the input projection is one
+    matmul over all steps and the recurrence is one of the hand-written loops
+    of :mod:`keras_rnnreg.rnn.recurrence` (custom backward pass, compiled with
+    XLA on TensorFlow), with or without a mask. Otherwise, or with
+    ``fast_path=False``, the cell runs step by step in Keras's RNN loop. Both
+    use the same noise draws (:meth:`NoisySimpleRNNCell.draw_noise`), so they
+    give the same outputs and gradients.
+
+    Args:
+        units: number of hidden units, >= 1.
+        recurrent_noise, recurrent_noise_scope, sigma, dropconnect_p,
+        input_noise, input_noise_scope, input_sigma, input_dropconnect_p,
+        noise_implementation, use_bias, kernel_initializer,
+        recurrent_initializer, bias_initializer, kernel_regularizer,
+        recurrent_regularizer, bias_regularizer, seed: as in
+            :class:`~keras_rnnreg.NoisySimpleRNNCell`.
+        return_sequences: return all hidden states ``(B, T, units)``
+            (default ``True``, unlike ``keras.layers.SimpleRNN``) or the last.
+        return_state, go_backwards, stateful, unroll, zero_output_for_mask:
+            as in ``keras.layers.RNN``.
+        fast_path: ``"auto"`` (default) or ``False`` (always the cell loop).
+
+    Call arguments:
+        sequences: ``(batch, time, features)``.
+        initial_state: list with the initial ``h``, ``(batch, units)``.
+        mask: ``(batch, time)`` booleans; a masked step keeps the state.
+        training: noise is applied only when true.
+
+    Example:
+
+    ```python
+    layer = NoisySimpleRNN(200, recurrent_noise="multiplicative", sigma=0.1,
+                           recurrent_noise_scope="sequence")
+    hidden = layer(keras.random.normal((8, 100, 88)), training=True)  # (8, 100, 200)
+    both = keras.layers.Bidirectional(NoisySimpleRNN(32, recurrent_noise="dropconnect",
+                                                     dropconnect_p=0.2))
+    ```
+    """
+
+    def __init__(
+        self,
+        units,
+        recurrent_noise=None,
+        recurrent_noise_scope="step",
+        sigma=None,
+        dropconnect_p=None,
+        input_noise=None,
+        input_noise_scope="step",
+        input_sigma=None,
+        input_dropconnect_p=None,
+        noise_implementation="local_reparameterization",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        return_sequences=True,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        fast_path="auto",
+        seed=None,
+        **kwargs,
+    ):
+        kwargs = rename_legacy_arguments(kwargs, LEGACY_NAMES, "NoisySimpleRNN")
+        sigma = kwargs.pop("sigma", sigma)
+        dropconnect_p = kwargs.pop("dropconnect_p", dropconnect_p)
+        input_sigma = kwargs.pop("input_sigma", input_sigma)
+        cell = _NoisyCell(
+            units,
+            recurrent_noise=recurrent_noise,
+            recurrent_noise_scope=recurrent_noise_scope,
+            sigma=sigma,
+            dropconnect_p=dropconnect_p,
+            input_noise=input_noise,
+            input_noise_scope=input_noise_scope,
+            input_sigma=input_sigma,
+            input_dropconnect_p=input_dropconnect_p,
+            noise_implementation=noise_implementation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            seed=seed,
+            dtype=kwargs.get("dtype", None),
+            trainable=kwargs.get("trainable", True),
+            name="noisy_simple_rnn_cell",
+        )
+        # The layer draws the noise of its passes itself (draw_noise).
+        cell._noise_drawn_by_layer = True
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            zero_output_for_mask=zero_output_for_mask,
+            **kwargs,
+        )
+        self.input_spec = [keras.layers.InputSpec(ndim=3)]
+        self._init_fast_path(fast_path)
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+
+    # -- the two loops ------------------------------------------------------
+
+    def draw_noise(self, sequences, training):
+        if not (training and self.cell.has_noise):
+            return {}
+        shape = ops.shape(sequences)
+        return self.cell.draw_noise(shape[0], shape[1])
+
+    def fused_loop(self, sequences, initial_state, mask, training, draws):
+        cell = self.cell
+        x, mask_tm = self._time_major(sequences, mask)
+        draws = self._ordered(draws)
+        if "input" in draws:
+            pre = cell.input_weight_noise.matmul(x, cell.kernel, draws["input"], time_axis=0)
+        else:
+            pre = ops.matmul(x, cell.kernel)
+        if cell.bias is not None:
+            pre = pre + cell.bias
+        h0 = initial_state[0]
+        kernel = cell.recurrent_kernel
+        noise, draw = cell.recurrent_weight_noise, draws.get("recurrent")
+        if draw is None:
+            hs = recurrence.simple_recurrence(pre, kernel, h0, mask=mask_tm)
+        elif "keep" in draw and len(draw["keep"].shape) == 3:
+            hs = recurrence.dropconnect_recurrence(pre, kernel, h0, draw["keep"], noise.level, mask=mask_tm)
+        elif "eps" in draw:
+            hs = recurrence.noisy_recurrence(pre, kernel, h0, draw["eps"], noise.level, noise.kind, mask=mask_tm)
+        else:
+            hs = recurrence.simple_recurrence(pre, noise.noisy_kernels(ops.convert_to_tensor(kernel), draw), h0,
+                                              mask=mask_tm)
+        last, outputs = self._outputs(hs, mask_tm)
+        return last, outputs, [last]
+
+    def _ordered(self, draws):
+        """Per-step draws in the order the steps are processed (reversed for go_backwards)."""
+        if not self.go_backwards:
+            return draws
+        flipped = {}
+        for key, draw in draws.items():
+            noise = self.cell.input_weight_noise if key == "input" else self.cell.recurrent_weight_noise
+            flipped[key] = draw if noise.per_sequence else {k: ops.flip(v, 0) for k, v in draw.items()}
+        return flipped
+
+    def cell_loop(self, sequences, initial_state, mask, training, draws):
+        cell = self.cell
+        fixed, per_step = {}, {}
+        for key, draw in draws.items():
+            noise = cell.input_weight_noise if key == "input" else cell.recurrent_weight_noise
+            if noise.per_sequence:
+                fixed[key] = draw
+            else:
+                # Keras's loop slices its inputs along axis 1: put the step axis there.
+                per_step[key] = {k: ops.swapaxes(v, 0, 1) for k, v in draw.items()}
+
+        def step(inputs, states):
+            x_t, noise_t = inputs
+            step_noise = {**fixed, **noise_t} if training and draws else None
+            output, new_states = cell(x_t, states, training=training, step_noise=step_noise)
+            return output, new_states
+
+        return self._run_cell_loop(step, (sequences, per_step), initial_state, mask, sequences.shape[1])
+
+    def get_config(self):
+        cell_config = self.cell.get_config()
+        config = {"units": self.cell.units, **{k: cell_config[k] for k in _CELL_ARGS}, "fast_path": self.fast_path}
+        base_config = super().get_config()
+        del base_config["cell"]
+        return {**base_config, **config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**rename_legacy_arguments(config, LEGACY_NAMES, "NoisySimpleRNN"))
+
+
+def forward_to_cell(layer_class, names):
+    """Read-only properties of ``layer_class`` reading the same names on its cell (as SimpleRNN has)."""
+    for name in names:
+        setattr(layer_class, name, property(lambda self, name=name: getattr(self.cell, name)))
+
+
+forward_to_cell(
+    NoisySimpleRNN,
+    _CELL_ARGS + ("units", "kernel", "recurrent_kernel", "bias", "recurrent_weight_noise", "input_weight_noise"),
+)
+
+
+class _NoisyCell(NoisySimpleRNNCell):
+    """The cell inside :class:`NoisySimpleRNN` (loads the layer's legacy weight layout)."""
+
+    def load_own_variables(self, store):
+        _cell_load_own_variables(self, store, super().load_own_variables)
