@@ -27,7 +27,7 @@ import time
 
 from benchmarks.provenance import code_version
 
-# Paper's Table 1 (NOTES.md): test NLL, nats per time step.
+# Paper's Table 1 (docs/references.md): test NLL, nats per time step.
 PAPER = {
     "rnn": (8.58, 3.43, 7.58, 6.99),
     "rnn_fd": (8.01, 3.09, 7.39, 6.75),

@@ -4,7 +4,7 @@ For a split of sequences ``x_1..x_T`` the model predicts frames ``2..T`` from
 frames ``1..T-1``; the Bernoulli cross-entropy of every predicted frame is
 summed over the 88 notes, and the split's NLL is the mean over all predicted
 frames of all sequences (frame-weighted, no padding counted). This is what the
-authors' code reports on the test set (NOTES.md, "The task and its metric").
+authors' code reports on the test set (docs/references.md, "The task and its metric").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 For every predicted frame the binary cross-entropy is *summed* over the 88 notes
 (nats per frame); frames are then averaged with their sample weights, so zero
-padding (weight 0) never counts (NOTES.md, "The task and its metric").
+padding (weight 0) never counts (docs/references.md, "The task and its metric").
 """
 
 import keras

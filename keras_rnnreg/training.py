@@ -20,7 +20,7 @@
 At the end the run directory holds ``model.keras`` (best weights), a
 SavedModel export, ``history.csv``, ``spectral_radius.csv`` and
 ``metrics.json`` (see :mod:`keras_rnnreg.rundir`). The reported numbers are NLL
-in nats per time step (NOTES.md): ``train_nll`` and ``valid_nll`` on the
+in nats per time step (docs/references.md): ``train_nll`` and ``valid_nll`` on the
 100-step windows (padding masked, what early stopping watches), ``test_nll`` on
 whole test sequences (the paper's number).
 """

@@ -49,7 +49,7 @@ def test_piano_rolls_are_binary_float32_88_wide(all_datasets, name):
             assert s.ndim == 2 and s.shape[1] == 88 and s.shape[0] > 0
         stacked = np.concatenate(seqs)
         assert set(np.unique(stacked)) <= {0.0, 1.0}
-        # note density as in NOTES.md (0.035-0.045 on every dataset)
+        # note density as in docs/references.md (0.035-0.045 on every dataset)
         assert 0.03 < stacked.mean() < 0.05
 
 

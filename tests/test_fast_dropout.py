@@ -1,7 +1,7 @@
 """Fast dropout against Monte Carlo dropout on small networks.
 
 The moment propagation is an approximation (Gaussian pre-activations, the
-sigmoid approximations of NOTES.md, independence across units and steps), so
+sigmoid approximations of docs/references.md, independence across units and steps), so
 the tolerances below are stated for each quantity; the Monte Carlo estimates
 use 20,000 masks and a fixed seed, their own error is < 0.005.
 """

@@ -2,7 +2,7 @@
 
 The paper draws 50 configurations per model "from the ranges given in Tab. 2",
 a table missing from the text. The ranges below are designed from the paper's
-sections 6-9 and the reference notes (``NOTES.md``): the "correct regime" of
+sections 6-9 and the reference notes (``docs/references.md``): the "correct regime" of
 Sutskever et al. (sparse init with k ~ 15, spectral radius close to 1, input
 std ~ 0.001-0.01, SGD with Nesterov momentum and gradient clipping), the fast
 dropout reference run (RMSprop, dropout 0.1 / 0.2 / 0.5), and the axes of the

@@ -3,7 +3,7 @@
 Instead of sampling dropout masks, every unit carries a mean and a variance.
 :class:`FastDropoutSimpleRNN` propagates them through the input and recurrent
 maps and the tanh; :class:`FastDropoutDense` takes them through the
-hidden-to-output map and the sigmoid. Formulas: NOTES.md and
+hidden-to-output map and the sigmoid. Formulas: docs/references.md and
 :mod:`keras_rnnreg.recurrence`. The computation is deterministic, so training
 and inference run the same moment propagation (the model *is* the Gaussian
 approximation of the dropout ensemble).

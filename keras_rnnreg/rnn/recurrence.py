@@ -423,7 +423,7 @@ def _lrt_recurrence_fn(mode, stddev, masked):
     return ops.custom_gradient(recurrence)
 
 
-# Constants of the sigmoid moment approximations (NOTES.md, fast dropout).
+# Constants of the sigmoid moment approximations (docs/references.md, fast dropout).
 _ALPHA = 4.0 - 2.0 * math.sqrt(2.0)
 _BETA = -math.log(math.sqrt(2.0) - 1.0)
 
@@ -439,7 +439,7 @@ def tanh_moments(mu, var, variance="zero_corrected"):
     ``E[tanh a] = tanh(mu / sqrt(1 + pi var / 2))`` and
     ``E[sigmoid(2a)^2] ~ sigmoid(alpha (2 mu - beta) / sqrt(1 + pi alpha^2 var / 2))``.
 
-    ``variance="wang_manning"`` is that formula as published (NOTES.md). It
+    ``variance="wang_manning"`` is that formula as published (docs/references.md). It
     rests on ``sigmoid(x)^2 ~ sigmoid(alpha (x - beta))``, which is off by up to
     ~0.01, so it reports a variance of up to ~0.06 even for ``var = 0`` (a
     deterministic input) and feeds it forward. ``"zero_corrected"`` (default)

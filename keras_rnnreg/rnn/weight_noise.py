@@ -1,6 +1,6 @@
 """Weight-noise definitions shared by the layers: names, validation and sampling.
 
-Kinds (paper sections 8-9, NOTES.md):
+Kinds (paper sections 8-9, docs/references.md):
 - ``"additive"``: ``W* = W + Delta``, ``Delta ~ N(0, stddev^2)`` element-wise.
 - ``"multiplicative"``: ``W* = W + W * Delta``.
 - ``"dropconnect"``: each weight zeroed with probability ``rate`` (Wan et al. 2013);
