@@ -45,6 +45,29 @@ def make_optimizer(name="sgd", learning_rate=1e-3, momentum=0.9, clipnorm=None, 
     return keras.optimizers.Adam(**kwargs)
 
 
+def iter_layers(layer):
+    """Every layer nested in ``layer`` (not ``layer`` itself), depth first.
+
+    Walks the public containers: a model's or ``StackedRNNCells``' ``layers`` /
+    ``cells``, a ``keras.layers.RNN``'s ``cell``, a wrapper's ``layer`` and a
+    ``Bidirectional``'s two directions.
+    """
+    children = []
+    if isinstance(layer, keras.layers.Bidirectional):
+        children = [layer.forward_layer, layer.backward_layer]
+    elif isinstance(layer, keras.layers.Wrapper):
+        children = [layer.layer]
+    elif isinstance(layer, keras.layers.RNN):
+        children = [layer.cell]
+    elif isinstance(layer, keras.layers.StackedRNNCells):
+        children = list(layer.cells)
+    elif isinstance(layer, keras.Model):
+        children = list(layer.layers)
+    for child in children:
+        yield child
+        yield from iter_layers(child)
+
+
 def prefers_whole_model_xla(model):
     """Whether ``jit_compile="auto"`` compiles ``model``'s train/predict steps with XLA.
 
@@ -64,7 +87,7 @@ def prefers_whole_model_xla(model):
 
     if keras.backend.backend() != "tensorflow":
         return False
-    layers = list(model._flatten_layers(include_self=False, recursive=True))
+    layers = list(iter_layers(model))
     if any(isinstance(layer, (FastDropoutSimpleRNN, FastDropoutDense)) for layer in layers):
         return False
     return any(isinstance(layer, NoisySimpleRNN) for layer in layers)

@@ -17,11 +17,13 @@ from keras_rnnreg.models.zoo import (
     resolve_hyperparameters,
     spec,
 )
+from keras_rnnreg.models.zoo_model import ZooModel
 
 __all__ = [
     "COMMON_DEFAULTS",
     "NUM_NOTES",
     "SPECS",
+    "ZooModel",
     "ModelSpec",
     "default_hyperparameters",
     "get",

@@ -16,6 +16,7 @@ from keras_rnnreg.rnn.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
 from keras_rnnreg.rnn.initializers import SparseGaussian, SpectralRadius
 from keras_rnnreg.rnn.noisy_dense import NoisyDense
 from keras_rnnreg.rnn.noisy_simple_rnn import NoisySimpleRNN
+from keras_rnnreg.models.zoo_model import ZooModel
 
 NUM_NOTES = 88
 
@@ -154,7 +155,7 @@ def resolve_hyperparameters(name, overrides=None):
 
 
 def get(name, **overrides):
-    """Build the zoo model ``name`` (uncompiled ``keras.Model``).
+    """Build the zoo model ``name`` (an uncompiled :class:`ZooModel`, a functional ``keras.Model``).
 
     Args:
         name: one of :func:`names`.
@@ -203,7 +204,7 @@ def get(name, **overrides):
             name="hidden", **init,
         )(inputs)
         outputs = FastDropoutDense(NUM_NOTES, rate=hp["output_dropout"], name="notes", **output_init)(moments)
-        return keras.Model(inputs, outputs, name=name)
+        return ZooModel(inputs, outputs, name=name)
 
     rnn_kwargs = dict(model_spec.fixed)
     dense_kwargs = {}
@@ -231,4 +232,4 @@ def get(name, **overrides):
         NUM_NOTES, activation="sigmoid", kernel_regularizer=regularizer(), seed=_seed(seed, 5),
         name="notes", **output_init, **dense_kwargs,
     )(hidden)
-    return keras.Model(inputs, outputs, name=name)
+    return ZooModel(inputs, outputs, name=name)

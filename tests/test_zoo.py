@@ -74,6 +74,40 @@ def test_auto_jit_compile_is_whole_model_xla_except_fast_dropout():
         assert compile_model(plain).jit_compile is False  # Keras's "auto" on a CPU-only TensorFlow
 
 
+@TF_ONLY
+def test_plain_compile_picks_the_same_whole_model_xla_as_compile_model(jsb_batches, tmp_path):
+    """model.compile(optimizer, loss), the way most users call it, gets the library's
+    jit_compile choice (ZooModel.compile); an explicit choice is kept; reloading a
+    compiled model restores its compile state with that choice."""
+    got = {}
+    for name in ALL:
+        model = models.get(name, units=8)
+        model.compile(optimizer="sgd", loss="binary_crossentropy")
+        got[name] = bool(model.jit_compile)
+    assert got == {name: bool(compile_model(models.get(name, units=8)).jit_compile) for name in ALL}
+    explicit = models.get("rnn", units=8)
+    explicit.compile(optimizer="sgd", loss="binary_crossentropy", jit_compile=False)
+    assert explicit.jit_compile is False
+
+    model = models.get("rnn_mns", units=8, seed=0)
+    assert isinstance(model, models.ZooModel)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    x, y, w = jsb_batches[0]
+    model.train_on_batch(x, y, sample_weight=w)
+    path = tmp_path / "rnn_mns.keras"
+    model.save(path)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = keras.saving.load_model(path, safe_mode=True)
+    # Keras warns (and skips the compile state) when compile_from_config is not overridden.
+    assert not [w for w in caught if "compile()` was not called" in str(w.message)]
+    assert isinstance(loaded, models.ZooModel) and loaded.compiled and loaded.jit_compile is True
+    assert loaded.optimizer.iterations.numpy() == 1
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
 def test_nbr_adds_penalties_on_all_three_matrices():
     model = models.get("rnn_nbr", units=8, l1=1e-3, l2=1e-2)
     assert len(model.losses) == 3
