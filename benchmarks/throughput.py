@@ -60,6 +60,7 @@ from benchmarks.provenance import code_version  # noqa: E402
 NUM_NOTES = 88
 BASELINE = "simplernn"
 XLA_REFERENCE = "simplernn_xla"  # the baseline with jit_compile=True
+PLAIN_SUFFIX = "/model.compile"  # a row of the model compiled the way most users do
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "results" / "throughput.md"
 
@@ -129,9 +130,16 @@ def build(name, units, seed):
     return keras.Model(inputs, outputs, name=name)
 
 
-def compile_for_benchmark(model, jit_compile="auto"):
+def compile_for_benchmark(model, jit_compile="auto", plain=False):
+    """``compile_model`` (the library's path), or with ``plain`` a bare
+    ``model.compile(optimizer, loss)`` with Keras's default ``jit_compile``."""
+    import keras
+
     from keras_rnnreg.optim import compile_model
 
+    if plain:
+        model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9, nesterov=True), loss="binary_crossentropy")
+        return model
     return compile_model(model, optimizer="sgd", learning_rate=1e-3, momentum=0.9, jit_compile=jit_compile)
 
 
@@ -146,7 +154,9 @@ class Bench:
         self.name = name
         if name == XLA_REFERENCE:
             jit_compile = True
-        self.model = compile_for_benchmark(build(name, units, seed), jit_compile)
+        plain = name.endswith(PLAIN_SUFFIX)
+        model_name = name[: -len(PLAIN_SUFFIX)] if plain else name
+        self.model = compile_for_benchmark(build(model_name, units, seed), jit_compile, plain=plain)
         # An inference pass goes over the batches infer_rounds times.
         self.train_ds, self.infer_ds = train_ds, infer_ds.repeat(infer_rounds)
         self.frames, self.infer_frames = frames_per_pass, frames_per_pass * infer_rounds
@@ -539,6 +549,10 @@ def parse_args(argv=None):
                    help="jit_compile of the zoo models (the baseline always uses Keras's default 'auto')")
     p.add_argument("--xla-reference", action=argparse.BooleanOptionalAction, default=True,
                    help=f"also measure {XLA_REFERENCE}: the baseline compiled with jit_compile=True")
+    p.add_argument("--plain-compile", action="store_true",
+                   help=f"also measure each zoo model compiled with a bare model.compile(optimizer, loss) "
+                        f"(rows named <model>{PLAIN_SUFFIX}; binary cross-entropy, no metric, Keras's default "
+                        f"jit_compile, which keras_rnnreg.models.ZooModel resolves like compile_model)")
     p.add_argument("--memory", action="store_true",
                    help="also measure training-step peak memory (fresh subprocess per model)")
     p.add_argument("--memory-units", type=int, default=400)
@@ -555,7 +569,8 @@ def parse_args(argv=None):
     args.models = [m for m in args.models.split(",") if m]
     for m in args.models:
         models.spec(m)  # ValueError naming the valid names
-    args.timed = args.models + ([XLA_REFERENCE] if args.xla_reference else [])
+    args.timed = (args.models + ([m + PLAIN_SUFFIX for m in args.models] if args.plain_compile else [])
+                  + ([XLA_REFERENCE] if args.xla_reference else []))
     args.jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     return args
 

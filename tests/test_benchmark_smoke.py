@@ -57,6 +57,18 @@ def test_throughput_table_and_markdown(tmp_path):
     assert 0.01 < x.mean() < 0.08
 
 
+def test_plain_compile_rows_use_a_bare_model_compile(tmp_path):
+    """--plain-compile adds one row per model compiled with model.compile(optimizer, loss);
+    ZooModel gives it the same whole-model XLA choice as compile_model."""
+    argv = ["--batch=2", "--units=4", "--length=5", "--steps=2", "--repeats=1", "--infer-rounds=1",
+            "--models=rnn,rnn_fd", "--plain-compile", "--no-xla-reference", "--output="]
+    rows = throughput.main(argv)["result"]["rows"]
+    assert [r["model"] for r in rows] == ["simplernn", "rnn", "rnn_fd", "rnn/model.compile", "rnn_fd/model.compile"]
+    assert [r["xla"] for r in rows] == [False, True, False, True, False]
+    plain = throughput.Bench("rnn/model.compile", 4, 0, *throughput.make_datasets(2, 5, 2), frames_per_pass=10)
+    assert plain.model.name == "rnn" and plain.model.metrics_names == ["loss"]
+
+
 def test_infer_rounds_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         throughput.parse_args(["--infer-rounds=0"])
