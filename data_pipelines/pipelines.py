@@ -1,4 +1,4 @@
-"""One-call ``tf.data`` pipelines for a benchmark."""
+"""One-call pipelines (``tf.data``, or NumPy ``PyDataset`` without TensorFlow) for a benchmark."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ def make_datasets(
     seed: int = 0,
     *,
     source: str = "mat",
+    pipeline: str = "auto",
 ):
     """Train, validation and test pipelines of a benchmark.
 
@@ -26,6 +27,8 @@ def make_datasets(
         batch_size: windows per batch (train and valid).
         seed: shuffle seed of the training windows.
         source: ``"mat"`` or ``"notes"``.
+        pipeline: ``"tf.data"``, ``"pydataset"`` or ``"auto"`` (``tf.data``
+            if TensorFlow is installed), see :func:`make_window_dataset`.
 
     Returns:
         ``(train_ds, valid_ds, test_ds)``: shuffled training windows,
@@ -33,7 +36,7 @@ def make_datasets(
         (batch size 1), each yielding ``(inputs, targets, weights)``.
     """
     splits = load_dataset(name, data_dir, source=source)
-    train = make_window_dataset(splits["train"], window, batch_size, shuffle=True, seed=seed)
-    valid = make_window_dataset(splits["valid"], window, batch_size, shuffle=False)
-    test = make_sequence_dataset(splits["test"], batch_size=1)
+    train = make_window_dataset(splits["train"], window, batch_size, shuffle=True, seed=seed, pipeline=pipeline)
+    valid = make_window_dataset(splits["valid"], window, batch_size, shuffle=False, pipeline=pipeline)
+    test = make_sequence_dataset(splits["test"], batch_size=1, pipeline=pipeline)
     return train, valid, test

@@ -1,4 +1,8 @@
-"""``tf.data`` pipelines: 100-step training windows and whole test sequences.
+"""Pipelines of 100-step training windows and whole test sequences.
+
+``tf.data`` where TensorFlow is installed, else (or with
+``pipeline="pydataset"``) the NumPy ``keras.utils.PyDataset`` of
+:mod:`.pydataset`, which yields the same batches.
 
 Windowing (used for training and validation). For a sequence
 ``x_1..x_T`` prepend one all-zero frame, ``s' = [0, x_1, ..., x_T]``; the
@@ -17,6 +21,7 @@ batching.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from typing import Sequence
 
@@ -24,6 +29,17 @@ import numpy as np
 
 from .registry import NUM_KEYS
 from .validation import validate_sequences
+
+PIPELINES = ("auto", "tf.data", "pydataset")
+
+
+def _use_tf_data(pipeline):
+    """Whether ``pipeline`` (one of :data:`PIPELINES`) means ``tf.data`` here."""
+    if pipeline not in PIPELINES:
+        raise ValueError(f"pipeline must be one of {', '.join(PIPELINES)}, got {pipeline!r}")
+    if pipeline == "auto":
+        return importlib.util.find_spec("tensorflow") is not None
+    return pipeline == "tf.data"
 
 
 def window_count(length: int, window: int = 100) -> int:
@@ -88,6 +104,7 @@ def make_window_dataset(
     shuffle: bool = True,
     seed: int | None = 0,
     drop_remainder: bool = False,
+    pipeline: str = "auto",
 ):
     """Training/validation pipeline of ``window``-step windows.
 
@@ -99,9 +116,12 @@ def make_window_dataset(
             for a fixed ``seed``).
         seed: shuffle seed.
         drop_remainder: drop a last incomplete batch.
+        pipeline: ``"tf.data"``, ``"pydataset"`` (NumPy, no TensorFlow) or
+            ``"auto"``: ``tf.data`` if TensorFlow is installed.
 
     Returns:
-        A ``tf.data.Dataset`` of ``(inputs, targets, weights)`` with shapes
+        A ``tf.data.Dataset`` (or a :class:`.pydataset.WindowPyDataset`) of
+        ``(inputs, targets, weights)`` with shapes
         ``(B, window, 88)``, ``(B, window, 88)``, ``(B, window)``, all float32,
         usable directly as ``model.fit(ds)`` ``(x, y, sample_weight)``.
         Weights are 0 on front padding.
@@ -109,9 +129,13 @@ def make_window_dataset(
     Raises:
         DataError: no sequences or a malformed one.
     """
+    buffers, pads = window_arrays(sequences, window)
+    if not _use_tf_data(pipeline):
+        from .pydataset import WindowPyDataset
+
+        return WindowPyDataset(buffers, pads, batch_size, shuffle, seed, drop_remainder)
     import tensorflow as tf
 
-    buffers, pads = window_arrays(sequences, window)
     ds = tf.data.Dataset.from_tensor_slices((buffers, pads))
     if shuffle:
         ds = ds.shuffle(len(pads), seed=seed, reshuffle_each_iteration=True)
@@ -120,7 +144,7 @@ def make_window_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def make_sequence_dataset(sequences: Sequence[np.ndarray], batch_size: int = 1):
+def make_sequence_dataset(sequences: Sequence[np.ndarray], batch_size: int = 1, pipeline: str = "auto"):
     """Test pipeline of whole sequences, as the paper's code evaluates them.
 
     Each sequence ``x_1..x_T`` gives inputs ``x_1..x_{T-1}``, targets
@@ -132,13 +156,19 @@ def make_sequence_dataset(sequences: Sequence[np.ndarray], batch_size: int = 1):
     sequences are zero-padded **at the end** up to the longest in the batch
     and their weights are 0 there, so a weighted metric is unchanged.
 
+    ``pipeline``: as for :func:`make_window_dataset`.
+
     Returns:
-        A ``tf.data.Dataset`` of ``(inputs, targets, weights)`` (float32), in
-        the order of ``sequences``.
+        A ``tf.data.Dataset`` (or a :class:`.pydataset.SequencePyDataset`) of
+        ``(inputs, targets, weights)`` (float32), in the order of ``sequences``.
     """
+    rolls = validate_sequences(sequences)
+    if not _use_tf_data(pipeline):
+        from .pydataset import SequencePyDataset
+
+        return SequencePyDataset(rolls, batch_size)
     import tensorflow as tf
 
-    rolls = validate_sequences(sequences)
     lengths = np.array([len(r) for r in rolls], dtype=np.int64)
     flat = np.concatenate([r.astype(np.uint8) for r in rolls], axis=0)
     ragged = tf.RaggedTensor.from_row_lengths(flat, lengths)

@@ -10,7 +10,7 @@ Reusable Keras 3 layers implementing the regularizers of Ognawala & Bayer (2014)
 - :class:`NoisyDense`: output map with per-time-step weight noise (RNN-FF).
 - :class:`FastDropoutSimpleRNN`, :class:`FastDropoutSimpleRNNCell`,
   :class:`FastDropoutDense`: fast dropout.
-- :class:`SparseGaussian`, :class:`SpectralRadius`: initializers.
+- :class:`SparseGaussian`, :class:`SpectralRadius`, :class:`SparsifyColumns`: initializers.
 - :class:`NoteNLL`, :class:`FrameNLL`: the paper's loss and metric.
 - :class:`RMSpropNesterov`: RMSprop with Nesterov momentum as the authors' climin computes it.
 
@@ -39,7 +39,7 @@ if _launched_from_command_line() and "tensorflow" not in sys.modules:
 # with ``keras.saving.load_model(..., safe_mode=True)`` after ``import keras_rnnreg``.
 from keras_rnnreg.rnn.cells import FastDropoutSimpleRNNCell, NoisySimpleRNNCell  # noqa: E402
 from keras_rnnreg.rnn.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN  # noqa: E402
-from keras_rnnreg.rnn.initializers import SparseGaussian, SpectralRadius, spectral_radius  # noqa: E402
+from keras_rnnreg.rnn.initializers import SparseGaussian, SparsifyColumns, SpectralRadius, spectral_radius  # noqa: E402
 from keras_rnnreg.losses import FrameNLL, NoteNLL, frame_nll  # noqa: E402
 from keras_rnnreg.rnn.noisy_dense import NoisyDense  # noqa: E402
 from keras_rnnreg.rnn.noisy_simple_rnn import NoisySimpleRNN  # noqa: E402
@@ -59,6 +59,7 @@ __all__ = [
     "NoteNLL",
     "RMSpropNesterov",
     "SparseGaussian",
+    "SparsifyColumns",
     "SpectralRadius",
     "WeightNoise",
     "frame_nll",

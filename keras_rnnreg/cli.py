@@ -136,7 +136,7 @@ def define_hyperparameter_flags(fv):
         help_text = f"Model hyperparameter ({where})."
         sample = next(iter(per_model.values()))
         if isinstance(sample, str):
-            choices = sorted({v for v in per_model.values()} | {"local_reparameterization", "exact"})
+            choices = list(models.CHOICES[key])
             flags.DEFINE_enum(key, None, choices, help_text, flag_values=fv)
         elif key in _NULLABLE:
             kind = int if isinstance(sample, int) else float
@@ -210,7 +210,10 @@ def _define_train(fv):
     flags.DEFINE_enum("optimizer", d["optimizer"], list(optim.OPTIMIZERS),
                       "sgd (Nesterov momentum, the paper's), rmsprop (Keras's), rmsprop_nesterov (climin's, the authors') or adam.", flag_values=fv)
     _positive_float(fv, "learning_rate", d["learning_rate"], "Step size.")
-    flags.DEFINE_float("momentum", d["momentum"], "Momentum in [0, 1) (sgd, rmsprop).",
+    flags.DEFINE_float("momentum", d["momentum"], "Momentum in [0, 1) (sgd, rmsprop, rmsprop_nesterov).",
+                       lower_bound=0.0, upper_bound=0.999999, flag_values=fv)
+    flags.DEFINE_float("decay", d["decay"], "Decay of the squared-gradient average in [0, 1) "
+                       "(rmsprop, rmsprop_nesterov; the authors' notebook: 0.8).",
                        lower_bound=0.0, upper_bound=0.999999, flag_values=fv)
     _positive_float(fv, "clipnorm", d["clipnorm"], "Clip each gradient to this norm; 0 disables clipping.",
                     allow_zero=True)
@@ -246,7 +249,7 @@ def _main_train(fv, args):
     metrics = training.train(
         fv.model, fv.dataset, run_dir,
         hyperparameters=overrides, epochs=fv.epochs, batch_size=fv.batch_size, optimizer=fv.optimizer,
-        learning_rate=fv.learning_rate, momentum=fv.momentum, clipnorm=fv.clipnorm or None,
+        learning_rate=fv.learning_rate, momentum=fv.momentum, decay=fv.decay, clipnorm=fv.clipnorm or None,
         patience=fv.patience, seed=fv.seed, window=fv.window, data_dir=fv.data_dir, source=fv.source,
         max_train_sequences=fv.max_train_sequences, max_valid_sequences=fv.max_valid_sequences,
         max_test_sequences=fv.max_test_sequences, verbose=fv.verbose, jit_compile=jit,

@@ -66,6 +66,7 @@ DEFAULTS = {
     "optimizer": "adam",
     "learning_rate": 1e-3,
     "momentum": 0.9,
+    "decay": 0.9,
     "clipnorm": 5.0,
     "patience": 20,
     "seed": 0,
@@ -80,6 +81,7 @@ IDENTITY_KEYS = (
     "optimizer",
     "learning_rate",
     "momentum",
+    "decay",
     "clipnorm",
     "batch_size",
     "window",
@@ -160,12 +162,18 @@ def load_splits(dataset, data_dir=None, source="mat", max_train_sequences=None,
     }
 
 
+# Identity settings added after run directories existed: an old config without
+# them was made with this value.
+_IDENTITY_DEFAULTS = {"decay": DEFAULTS["decay"]}
+
+
 def _identity(config):
-    return {k: config.get(k) for k in IDENTITY_KEYS}
+    return {k: config.get(k, _IDENTITY_DEFAULTS.get(k)) for k in IDENTITY_KEYS}
 
 
 def _difference(old, new):
     """A short description of the first identity setting that differs, or ``None``."""
+    old, new = _identity(old), _identity(new)
     for key in IDENTITY_KEYS:
         a, b = old.get(key), new.get(key)
         if key == "hyperparameters" and isinstance(a, dict) and isinstance(b, dict):
@@ -185,9 +193,14 @@ def _normalize(obj):
 
 
 def _versions():
-    import tensorflow as tf
+    import importlib.metadata
 
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__}
+    try:  # not imported: under JAX training may run without TensorFlow
+        tf_version = importlib.metadata.version("tensorflow")
+    except importlib.metadata.PackageNotFoundError:
+        tf_version = None
+    return {"python": platform.python_version(), "tensorflow": tf_version, "keras": keras.__version__,
+            "backend": keras.backend.backend()}
 
 
 def train(
@@ -201,6 +214,7 @@ def train(
     optimizer=DEFAULTS["optimizer"],
     learning_rate=DEFAULTS["learning_rate"],
     momentum=DEFAULTS["momentum"],
+    decay=DEFAULTS["decay"],
     clipnorm=DEFAULTS["clipnorm"],
     patience=DEFAULTS["patience"],
     seed=DEFAULTS["seed"],
@@ -231,9 +245,12 @@ def train(
             :func:`keras_rnnreg.models.default_hyperparameters`, except ``seed``).
         epochs: maximum number of epochs, >= 1.
         batch_size: training windows per batch, >= 1.
-        optimizer: ``"sgd"`` (Nesterov momentum), ``"rmsprop"`` or ``"adam"``.
+        optimizer: ``"sgd"`` (Nesterov momentum), ``"rmsprop"``,
+            ``"rmsprop_nesterov"`` (climin's, the authors') or ``"adam"``.
         learning_rate: step size, > 0.
-        momentum: in [0, 1) (``sgd``, ``rmsprop``).
+        momentum: in [0, 1) (``sgd``, ``rmsprop``, ``rmsprop_nesterov``).
+        decay: decay of the squared-gradient average, in [0, 1)
+            (``rmsprop``, ``rmsprop_nesterov``; the authors' notebook: 0.8).
         clipnorm: clip each gradient to this norm (``None``: no clipping).
         patience: early-stopping patience in epochs on ``val_nll``; 0 never
             stops early. The weights of the best epoch are restored either way.
@@ -278,7 +295,7 @@ def train(
     max_test_sequences = _check_int("max_test_sequences", max_test_sequences, 1, allow_none=True)
     learning_rate = _check_positive("learning_rate", learning_rate)
     clipnorm = _check_positive("clipnorm", clipnorm, allow_none=True)
-    optim.make_optimizer(optimizer, learning_rate, momentum, clipnorm)  # validates name / momentum
+    optim.make_optimizer(optimizer, learning_rate, momentum, clipnorm, decay)  # validates name / momentum / decay
     hp = _resolve_hyperparameters(model, hyperparameters, seed)
     models.get(model, **hp)  # validates the values (ValueError naming the bad one)
     if verbose not in (0, 1, 2):
@@ -293,6 +310,7 @@ def train(
         "optimizer": optimizer,
         "learning_rate": learning_rate,
         "momentum": float(momentum),
+        "decay": float(decay),
         "clipnorm": clipnorm,
         "batch_size": batch_size,
         "window": window,
@@ -349,7 +367,8 @@ def train(
         train_ds = data_pipelines.make_window_dataset(splits["train"], window, batch_size, shuffle=True, seed=seed)
         valid_ds = data_pipelines.make_window_dataset(splits["valid"], window, batch_size, shuffle=False)
         net = models.get(model, **hp)
-        optim.compile_model(net, optimizer, learning_rate, float(momentum), clipnorm, jit_compile=jit_compile)
+        net_optimizer = optim.make_optimizer(optimizer, learning_rate, float(momentum), clipnorm, float(decay))
+        optim.compile_model(net, net_optimizer, jit_compile=jit_compile)
 
         state = state or {}
         resumed_from = int(state.get("epoch", 0))
@@ -366,7 +385,7 @@ def train(
             "hyperparameters": hp,
             "seed": seed,
             "training": {k: config[k] for k in (
-                "optimizer", "learning_rate", "momentum", "clipnorm", "batch_size", "window",
+                "optimizer", "learning_rate", "momentum", "decay", "clipnorm", "batch_size", "window",
                 "epochs", "patience", "max_train_sequences", "max_valid_sequences", "max_test_sequences")},
             "parameter_count": int(net.count_params()),
             "nll_unit": "nats per time step",

@@ -7,6 +7,7 @@
 """
 
 from keras_rnnreg.models.zoo import (
+    CHOICES,
     COMMON_DEFAULTS,
     NUM_NOTES,
     SPECS,
@@ -20,6 +21,7 @@ from keras_rnnreg.models.zoo import (
 from keras_rnnreg.models.zoo_model import ZooModel
 
 __all__ = [
+    "CHOICES",
     "COMMON_DEFAULTS",
     "NUM_NOTES",
     "SPECS",

@@ -13,7 +13,8 @@ import math
 import keras
 
 from keras_rnnreg.rnn.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
-from keras_rnnreg.rnn.initializers import SparseGaussian, SpectralRadius
+from keras_rnnreg.rnn.initializers import SparseGaussian, SparsifyColumns, SpectralRadius
+from keras_rnnreg.rnn.recurrence import FAST_DROPOUT_VARIANTS
 from keras_rnnreg.rnn.noisy_dense import NoisyDense
 from keras_rnnreg.rnn.noisy_simple_rnn import NoisySimpleRNN
 from keras_rnnreg.models.zoo_model import ZooModel
@@ -48,13 +49,20 @@ class ModelSpec:
 
 _GAUSSIAN = {"noise_implementation": "local_reparameterization"}
 
+#: The values of the string hyperparameters.
+CHOICES = {
+    "noise_implementation": ("local_reparameterization", "exact"),
+    "fd_variant": FAST_DROPOUT_VARIANTS,
+}
+
 SPECS = {
     spec.name: spec
     for spec in [
         ModelSpec("rnn", "Plain RNN with good initialization", {}),
         ModelSpec(
             "rnn_fd", "RNN with fast dropout",
-            {"input_dropout": 0.1, "hidden_dropout": 0.2, "output_dropout": 0.5},
+            # fd_variant "authors": the authors' computation and initialization (see get()).
+            {"input_dropout": 0.1, "hidden_dropout": 0.2, "output_dropout": 0.5, "fd_variant": "consistent"},
         ),
         ModelSpec("rnn_nbr", "RNN with L1/L2 penalties on W_ih, W_hh, W_ho", {"l1": 0.0, "l2": 1e-4}),
         ModelSpec(
@@ -127,8 +135,38 @@ def _validate(name, hp):
     for key in ("dropconnect_p", "input_dropout", "hidden_dropout", "output_dropout"):
         if key in hp and not 0 <= hp[key] < 1:
             fail(key, "in [0, 1)")
-    if "noise_implementation" in hp and hp["noise_implementation"] not in ("local_reparameterization", "exact"):
-        fail("noise_implementation", "'local_reparameterization' or 'exact'")
+    for key, choices in CHOICES.items():
+        if key in hp and hp[key] not in choices:
+            fail(key, " or ".join(repr(v) for v in choices))
+
+
+def _authors_fd_initializers(hp, seed):
+    """The initialization of the authors' FD-RNN (Breze ``SupervisedFastDropoutRnn``).
+
+    Input and output weights Gaussian (``input_init_stddev``,
+    ``output_init_stddev``), then ``sparsity_k`` kept per column; ``W_hh``
+    Gaussian, rescaled to ``spectral_radius`` and *then* sparsified to
+    ``sparsity_k`` per column; hidden bias 0, output bias ``output_bias_init``.
+    Their notebook: std 1e-2 in, 1e-4 out, radius 1.2, k 15, output bias -8.
+    """
+    def sparse(base, offset):
+        k = hp["sparsity_k"]
+        return base if k is None else SparsifyColumns(base, k=k, seed=_seed(seed, offset))
+
+    recurrent = keras.initializers.RandomNormal(stddev=1.0, seed=_seed(seed, 1))
+    if hp["spectral_radius"] is not None:
+        recurrent = SpectralRadius(recurrent, radius=hp["spectral_radius"])
+    init = {
+        "kernel_initializer": sparse(keras.initializers.RandomNormal(stddev=hp["input_init_stddev"],
+                                                                     seed=_seed(seed, 2)), 6),
+        "recurrent_initializer": sparse(recurrent, 7),
+    }
+    output_init = {
+        "kernel_initializer": sparse(keras.initializers.RandomNormal(stddev=hp["output_init_stddev"],
+                                                                     seed=_seed(seed, 3)), 8),
+        "bias_initializer": keras.initializers.Constant(hp["output_bias_init"]),
+    }
+    return init, output_init
 
 
 def _seed(base, offset):
@@ -199,11 +237,16 @@ def get(name, **overrides):
 
     inputs = keras.Input(shape=(None, NUM_NOTES), name="piano_roll")
     if name == "rnn_fd":
+        variant = hp["fd_variant"]
+        if variant == "authors":
+            init, output_init = _authors_fd_initializers(hp, seed)
         moments = FastDropoutSimpleRNN(
             hp["units"], input_rate=hp["input_dropout"], hidden_rate=hp["hidden_dropout"],
-            name="hidden", **init,
+            variant=variant, name="hidden", **init,
         )(inputs)
-        outputs = FastDropoutDense(NUM_NOTES, rate=hp["output_dropout"], name="notes", **output_init)(moments)
+        outputs = FastDropoutDense(
+            NUM_NOTES, rate=hp["output_dropout"], variant=variant, name="notes", **output_init
+        )(moments)
         return ZooModel(inputs, outputs, name=name)
 
     rnn_kwargs = dict(model_spec.fixed)

@@ -10,7 +10,7 @@ Laid out as Keras keeps ``keras/src/layers/rnn/``:
   the sequence layers, ``keras.layers.RNN`` subclasses with a fused fast path.
 - :mod:`~keras_rnnreg.rnn.noisy_dense`: :class:`NoisyDense` (RNN-FF's ``W_ho``).
 - :mod:`~keras_rnnreg.rnn.recurrence`: the hand-written loops with custom gradients.
-- :mod:`~keras_rnnreg.rnn.initializers`: :class:`SparseGaussian`, :class:`SpectralRadius`.
+- :mod:`~keras_rnnreg.rnn.initializers`: :class:`SparseGaussian`, :class:`SpectralRadius`, :class:`SparsifyColumns`.
 
 Everything here is also importable from :mod:`keras_rnnreg` itself.
 """

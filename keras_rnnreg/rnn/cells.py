@@ -367,7 +367,19 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
     - ``(m, v) = tanh_moments(mu, var)`` (:func:`keras_rnnreg.rnn.recurrence.tanh_moments`).
 
     The inputs are data (variance 0). The computation is deterministic and the
-    same in training and inference. State and output are one tensor, the
+    same in training and inference.
+
+    ``variant="authors"`` computes instead what the paper's authors' code does
+    (Breze's ``varprop`` RNN, docs/references.md), for reproducing their
+    numbers: the recurrent mean is scaled by the dropout *rate*,
+    ``mu = p x W_ih + b + hidden_rate * m @ W_hh`` (the variance term keeps
+    ``q``); the "tanh" moments are those of ``tanh(a / 2)``
+    (:func:`keras_rnnreg.rnn.recurrence.authors_tanh_moments`, published
+    formulas, ``variance_approximation`` unused); and the initial state is
+    trained: weights ``initial_mean`` (zeros) and ``initial_std`` (1e-8),
+    ``v_0 = initial_std^2 + 1e-8``.
+
+    State and output are one tensor, the
     concatenation ``[m | v]``, ``(batch, 2 * units)``: a Keras RNN output is one
     tensor, and Keras's RNN loops take the first state for the previous output
     at masked steps. :class:`~keras_rnnreg.FastDropoutDense` accepts it as is.
@@ -382,6 +394,8 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
         kernel_initializer, recurrent_initializer, bias_initializer,
         kernel_regularizer, recurrent_regularizer, bias_regularizer: as in
             :class:`NoisySimpleRNNCell`.
+        variant: ``"consistent"`` (default, the mathematically consistent
+            moments above) or ``"authors"`` (the authors' computation).
 
     Call arguments:
         inputs: ``(batch, features)``, one time step.
@@ -408,10 +422,12 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
         kernel_regularizer=None,
         recurrent_regularizer=None,
         bias_regularizer=None,
+        variant="consistent",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.units = check_units(units)
+        self.variant = noise_lib.check_choice("variant", variant, recurrence.FAST_DROPOUT_VARIANTS)
         self.input_rate = noise_lib.check_rate("input_rate", input_rate)
         self.hidden_rate = noise_lib.check_rate("hidden_rate", hidden_rate)
         self.variance_approximation = noise_lib.check_choice(
@@ -442,6 +458,12 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
             name="bias", shape=(self.units,),
             initializer=self.bias_initializer, regularizer=self.bias_regularizer,
         )
+        self.initial_mean = self.initial_std = None
+        if self.variant == "authors":
+            self.initial_mean = self.add_weight(name="initial_mean", shape=(self.units,), initializer="zeros")
+            self.initial_std = self.add_weight(
+                name="initial_std", shape=(self.units,), initializer=keras.initializers.Constant(1e-8)
+            )
 
     def input_moments(self, inputs):
         """Mean and variance of the input part of the pre-activation (any leading shape)."""
@@ -455,13 +477,21 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
         m, v = mv[..., : self.units], mv[..., self.units :]
         mu_in, var_in = self.input_moments(inputs)
         keep = 1.0 - self.hidden_rate
-        mu = mu_in + keep * ops.matmul(m, self.recurrent_kernel)
         var = var_in + ops.matmul(keep * v + keep * (1.0 - keep) * m * m, ops.square(self.recurrent_kernel))
-        m, v = recurrence.tanh_moments(mu, var, self.variance_approximation)
+        if self.variant == "authors":
+            # Their code scales the mean by the rate, not the keep probability.
+            mu = mu_in + self.hidden_rate * ops.matmul(m, self.recurrent_kernel)
+            m, v = recurrence.authors_tanh_moments(mu, var)
+        else:
+            mu = mu_in + keep * ops.matmul(m, self.recurrent_kernel)
+            m, v = recurrence.tanh_moments(mu, var, self.variance_approximation)
         mv = ops.concatenate([m, v], axis=-1)
         return mv, [mv]
 
     def get_initial_state(self, batch_size=None):
+        if self.variant == "authors":
+            mv = ops.concatenate([self.initial_mean, ops.square(self.initial_std) + 1e-8], axis=0)
+            return [ops.broadcast_to(ops.cast(mv, self.compute_dtype)[None, :], (batch_size, self.state_size))]
         return [ops.zeros((batch_size, self.state_size), dtype=self.compute_dtype)]
 
     def get_config(self):
@@ -472,6 +502,7 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
                 "input_rate": self.input_rate,
                 "hidden_rate": self.hidden_rate,
                 "variance_approximation": self.variance_approximation,
+                "variant": self.variant,
                 **weight_args_config(self),
             }
         )

@@ -22,7 +22,7 @@ from keras_rnnreg.rnn.noisy_simple_rnn import FusedLoopRNN, _cell_load_own_varia
 _CELL_ARGS = (
     "input_rate", "hidden_rate", "variance_approximation",
     "kernel_initializer", "recurrent_initializer", "bias_initializer",
-    "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+    "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "variant",
 )
 
 
@@ -57,6 +57,11 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
         kernel_initializer, recurrent_initializer, bias_initializer,
         kernel_regularizer, recurrent_regularizer, bias_regularizer: as in
             :class:`keras_rnnreg.NoisySimpleRNN`.
+        variant: ``"consistent"`` (default) or ``"authors"``: the paper's
+            authors' computation (recurrent mean scaled by the rate, moments of
+            ``tanh(a / 2)``, trained initial state), see
+            :class:`~keras_rnnreg.FastDropoutSimpleRNNCell`. ``"authors"`` always
+            runs the cell loop.
         split_moments: ``True`` (default): ``[means, variances]``; ``False``:
             one concatenated tensor.
         return_sequences (default ``True``), return_state, go_backwards,
@@ -89,6 +94,7 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
         kernel_regularizer=None,
         recurrent_regularizer=None,
         bias_regularizer=None,
+        variant="consistent",
         split_moments=True,
         return_sequences=True,
         return_state=False,
@@ -110,6 +116,7 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
             kernel_regularizer=kernel_regularizer,
             recurrent_regularizer=recurrent_regularizer,
             bias_regularizer=bias_regularizer,
+            variant=variant,
             dtype=kwargs.get("dtype", None),
             trainable=kwargs.get("trainable", True),
             name="fast_dropout_simple_rnn_cell",
@@ -128,6 +135,10 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
         self.split_moments = bool(split_moments)
         self._fused_moments = None
         self._init_fast_path(fast_path)
+
+    def uses_fast_path(self):
+        # The fused loop implements the consistent moments only.
+        return self.cell.variant == "consistent" and super().uses_fast_path()
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if isinstance(initial_state, (list, tuple)) and len(initial_state) == 2:
@@ -229,6 +240,9 @@ class FastDropoutDense(keras.layers.Layer):
         rate: dropout rate on the inputs, in [0, 1).
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer:
             as in ``keras.layers.Dense``.
+        variant: ``"consistent"`` (default) or ``"authors"``: the output mean
+            clipped to ``[1e-7, 1 - 1e-7]`` as the authors' code does
+            (:func:`keras_rnnreg.rnn.recurrence.authors_sigmoid_moments`).
     """
 
     def __init__(
@@ -239,11 +253,13 @@ class FastDropoutDense(keras.layers.Layer):
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        variant="consistent",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.units = check_units(units)
         self.rate = noise_lib.check_rate("rate", rate)
+        self.variant = noise_lib.check_choice("variant", variant, recurrence.FAST_DROPOUT_VARIANTS)
         set_weight_args(
             self,
             kernel_initializer=kernel_initializer,
@@ -285,6 +301,8 @@ class FastDropoutDense(keras.layers.Layer):
 
     def call(self, inputs):
         mu, s2 = self.moments(inputs)
+        if self.variant == "authors":
+            return recurrence.authors_sigmoid_moments(mu, s2)[0]
         return recurrence.sigmoid_mean(mu, s2)
 
     def compute_output_shape(self, input_shape):
@@ -298,6 +316,7 @@ class FastDropoutDense(keras.layers.Layer):
             {
                 "units": self.units,
                 "rate": self.rate,
+                "variant": self.variant,
                 **weight_args_config(self),
             }
         )

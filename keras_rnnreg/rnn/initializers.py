@@ -5,7 +5,14 @@
 - :class:`SpectralRadius`: draws from a base initializer and rescales the square
   matrix so that its largest absolute eigenvalue equals ``radius`` exactly.
 
-They compose: ``SpectralRadius(SparseGaussian(k=15), radius=1.1)``.
+- :class:`SparsifyColumns`: draws from a base initializer and keeps ``k``
+  random entries per column, zeroing the rest (climin's ``sparsify_columns``,
+  which the paper's authors apply *after* the spectral rescaling).
+
+They compose: ``SpectralRadius(SparseGaussian(k=15), radius=1.1)`` (sparse, then
+exactly radius 1.1), or the authors' order
+``SparsifyColumns(SpectralRadius(RandomNormal(), radius=1.2), k=15)`` (the
+resulting radius is far below 1.2).
 """
 
 import keras
@@ -87,3 +94,33 @@ class SpectralRadius(keras.initializers.Initializer):
 
     def get_config(self):
         return {"base": keras.initializers.serialize(self.base), "radius": self.radius}
+
+
+@keras.saving.register_keras_serializable(package="keras_rnnreg")
+class SparsifyColumns(keras.initializers.Initializer):
+    """Draw from ``base``, then keep ``min(k, fan_in)`` random entries per column.
+
+    Args:
+        base: an initializer (instance, name or config) for the dense draw.
+        k: entries kept per column (a unit's incoming weights), >= 1.
+        seed: int or None, for reproducible choices of the kept entries.
+    """
+
+    def __init__(self, base, k=15, seed=None):
+        if int(k) != k or k < 1:
+            raise ValueError(f"SparsifyColumns: k must be an integer >= 1, got {k!r}")
+        self.base = keras.initializers.get(base)
+        self.k = int(k)
+        self.seed = seed
+        self._seed_generator = keras.random.SeedGenerator(seed)
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) != 2:
+            raise ValueError(f"SparsifyColumns needs a 2-D shape (fan_in, units), got {shape}")
+        values = ops.convert_to_tensor(self.base(shape, dtype=dtype), dtype=dtype or "float32")
+        scores = keras.random.uniform(shape, seed=self._seed_generator)
+        ranks = ops.argsort(ops.argsort(scores, axis=0), axis=0)
+        return values * ops.cast(ranks < min(self.k, shape[0]), values.dtype)
+
+    def get_config(self):
+        return {"base": keras.initializers.serialize(self.base), "k": self.k, "seed": self.seed}

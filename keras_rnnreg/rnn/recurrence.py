@@ -458,6 +458,33 @@ def tanh_moments(mu, var, variance="zero_corrected"):
     return mean, variance
 
 
+FAST_DROPOUT_VARIANTS = ("consistent", "authors")
+
+
+def authors_sigmoid_moments(mu, var):
+    """Mean and variance of ``sigmoid(a)``, ``a ~ N(mu, var)``, as the paper's authors compute them.
+
+    Breze's ``varprop.transfer.sigmoid`` (docs/references.md): the published
+    approximations ``sigmoid(mu / sqrt(1 + pi var / 8))`` and
+    ``sigmoid(alpha (mu - beta) / sqrt(1 + pi alpha^2 var / 8)) - mean^2``,
+    the mean then clipped to ``[1e-7, 1 - 1e-7]``, the variance not clipped.
+    """
+    mean = ops.sigmoid(mu / ops.sqrt(1.0 + (math.pi / 8.0) * var))
+    second = ops.sigmoid(_ALPHA * (mu - _BETA) / ops.sqrt(1.0 + (math.pi * _ALPHA**2 / 8.0) * var))
+    return ops.clip(mean, 1e-7, 1.0 - 1e-7), second - ops.square(mean)
+
+
+def authors_tanh_moments(mu, var):
+    """The authors' "tanh" moments: ``2 m - 1, 4 v`` of :func:`authors_sigmoid_moments` of the same ``(mu, var)``.
+
+    That is, the moments of ``2 sigmoid(a) - 1 = tanh(a / 2)``, not of
+    ``tanh(a)`` (Breze's ``varprop.transfer.tanh``); kept for the
+    ``variant="authors"`` fast-dropout RNN, which reproduces their computation.
+    """
+    mean, var = authors_sigmoid_moments(mu, var)
+    return 2.0 * mean - 1.0, 4.0 * var
+
+
 def sigmoid_mean(mu, var):
     """Approximate ``E[sigmoid(a)]`` for ``a ~ N(mu, var)``: ``sigmoid(mu / sqrt(1 + pi var / 8))``."""
     return ops.sigmoid(mu / ops.sqrt(1.0 + (math.pi / 8.0) * var))
