@@ -28,6 +28,12 @@ file lock). Paths in the results are relative to the repository.
 Usage (the whole protocol; many hours on 2 CPU cores)::
 
     python -m benchmarks.table1_protocol --trials 20 --seeds 0,1,2 --seeds_large 0
+
+**Recipes** (``--recipe fd_notebook``): instead of a search, ``rnn_fd`` trained
+with the authors' published JSB notebook settings (:data:`RECIPES`), in each
+fast-dropout variant of ``--variants`` (``authors``: their computation and
+initialization; ``consistent``: ours), for ``--seeds`` / ``--seeds_large``.
+Recorded in the same ledger (``kind: "recipe"``) and shown as extra rows.
 """
 
 import argparse
@@ -46,6 +52,24 @@ from benchmarks.reproduce_table1 import DATASET_COLUMN, PAPER
 
 DATASETS = ("jsb_chorales", "nottingham", "piano_midi", "musedata")
 LARGE = ("nottingham", "musedata")
+#: Fixed training settings that replace the search for one model.
+RECIPES = {
+    # The authors' JSB notebook (Breze, notebooks/recurrent-networks): 400 units, fast
+    # dropout 0.1 / 0.2 / 0.5, W_hh radius 1.2 then 15 per column, std 1e-2 in and 1e-4 out,
+    # output bias -8, climin RMSprop step 1e-3, Nesterov momentum 0.99, decay 0.8, batch 9,
+    # no gradient clipping; best-validation parameters kept (they trained up to 600 min,
+    # ~250 epochs; here at most 400 epochs with patience 50).
+    "fd_notebook": {
+        "model": "rnn_fd",
+        "hyperparameters": {"units": 400, "input_dropout": 0.1, "hidden_dropout": 0.2, "output_dropout": 0.5,
+                            "spectral_radius": 1.2, "sparsity_k": 15, "input_init_stddev": 0.01,
+                            "output_init_stddev": 1e-4, "output_bias_init": -8.0},
+        "training": {"optimizer": "rmsprop_nesterov", "learning_rate": 1e-3, "momentum": 0.99, "decay": 0.8,
+                     "batch_size": 9, "clipnorm": None, "epochs": 400, "patience": 50},
+    },
+}
+VARIANTS = ("authors", "consistent")
+
 TITLES = {"jsb_chorales": "JSB Chorales", "nottingham": "Nottingham", "piano_midi": "Piano-midi.de",
           "musedata": "MuseData"}
 
@@ -101,11 +125,12 @@ class Ledger:
 
     def add(self, record, render):
         """Append ``record`` (replacing one with the same key) and re-render the table."""
-        key = {k: record.get(k) for k in ("kind", "model", "dataset", "seed")}
+        key = {k: record.get(k) for k in ("kind", "model", "dataset", "seed", "recipe", "variant")}
         with self._locked():
             records = [r for r in self.read() if {k: r.get(k) for k in key} != key]
             records.append(record)
-            records.sort(key=lambda r: (r["kind"], r["model"], DATASETS.index(r["dataset"]), r.get("seed", -1)))
+            records.sort(key=lambda r: (r["kind"], r["model"], r.get("variant") or "", DATASETS.index(r["dataset"]),
+                                        r.get("seed", -1)))
             _atomic_write(self.path, json.dumps(records, indent=1, sort_keys=True) + "\n")
             render(records)
 
@@ -197,21 +222,64 @@ def retrain(model, dataset, seed, found, args, ledger, command, commit):
           f"({record['status']}, {record['epochs']} epochs)", flush=True)
 
 
+def recipe_run(recipe, variant, dataset, seed, args, ledger, command, commit):
+    """Train ``RECIPES[recipe]`` in fast-dropout ``variant`` on ``dataset`` with ``seed`` (once)."""
+    spec = RECIPES[recipe]
+    key = dict(kind="recipe", recipe=recipe, variant=variant, model=spec["model"], dataset=dataset, seed=seed)
+    if ledger.find(**key):
+        return
+    from keras_rnnreg import training
+
+    settings = dict(spec["training"])
+    epochs, patience = settings.pop("epochs"), settings.pop("patience")
+    hp = {**spec["hyperparameters"], "fd_variant": variant}
+    run_dir = pathlib.Path(args.runs_root) / "recipes" / f"{recipe}-{variant}-{dataset}-seed{seed}"
+    print(f"[recipe] {recipe} ({variant}) on {dataset}, seed {seed}, in {_relative(run_dir)}", flush=True)
+    started = time.time()
+    metrics = training.train(
+        spec["model"], dataset, str(run_dir), hyperparameters=hp, epochs=epochs, patience=patience, seed=seed,
+        data_dir=args.data_dir, verbose=0, tensorboard=False, export_saved_model=False,
+        max_train_sequences=args.max_sequences, max_valid_sequences=args.max_sequences,
+        max_test_sequences=args.max_sequences, **settings,
+    )
+    record = {
+        **key,
+        "test_nll": metrics.get("test_nll"), "valid_nll": metrics.get("valid_nll"),
+        "train_nll": metrics.get("train_nll"), "status": metrics.get("status"),
+        "epochs": metrics.get("epochs_completed"), "best_epoch": metrics.get("best_epoch"),
+        "hyperparameters": hp, "training": spec["training"], "trials": 0,
+        "configuration_from": f"recipe {recipe} (benchmarks.table1_protocol.RECIPES)",
+        "run_dir": _relative(run_dir), "commit": commit, "command": command,
+        "wall_time_s": metrics.get("wall_time_s", round(time.time() - started, 1)),
+    }
+    ledger.add(record, lambda records: render(records, args))
+    print(f"[recipe] {recipe} ({variant}) on {dataset}, seed {seed}: test NLL {record['test_nll']} "
+          f"({record['status']}, {record['epochs']} epochs)", flush=True)
+
+
+def _row_name(r):
+    """The table row of a record: the model, or for a recipe run the model, recipe and variant."""
+    if r["kind"] == "recipe":
+        return f"{r['model']} ({r['recipe']}, {r['variant']})"
+    return r["model"]
+
+
 def cells(records):
     """``{(model, dataset): cell}`` with the mean/std of the finished runs' test NLL."""
     searches = {r["model"]: r for r in records if r["kind"] == "search"}
     out = {}
     for r in records:
-        if r["kind"] != "run":
+        if r["kind"] not in ("run", "recipe"):
             continue
-        cell = out.setdefault((r["model"], r["dataset"]), {"test": [], "valid": [], "seeds": [], "wall": 0.0})
+        cell = out.setdefault((_row_name(r), r["dataset"]), {"test": [], "valid": [], "seeds": [], "wall": 0.0,
+                                                              "recipe": r["kind"] == "recipe"})
         if _finite(r.get("test_nll")):
             cell["test"].append(r["test_nll"])
             cell["valid"].append(r["valid_nll"])
             cell["seeds"].append(r["seed"])
         cell["wall"] += r.get("wall_time_s") or 0.0
     for (model, _), cell in out.items():
-        cell["trials"] = searches[model]["trials"] if model in searches else None
+        cell["trials"] = 0 if cell["recipe"] else searches[model]["trials"] if model in searches else None
         cell["mean"] = statistics.fmean(cell["test"]) if cell["test"] else None
         cell["std"] = statistics.stdev(cell["test"]) if len(cell["test"]) > 1 else None
     return out
@@ -221,8 +289,9 @@ def _cell_text(cell, paper):
     if cell is None or cell["mean"] is None:
         return f"— / {paper:.2f}"
     spread = f" ± {cell['std']:.2f}" if cell["std"] is not None else ""
-    return (f"{cell['mean']:.2f}{spread} / {paper:.2f} ({cell['trials']} trials, "
-            f"{len(cell['seeds'])} seed{'s' if len(cell['seeds']) != 1 else ''})")
+    seeds = f"{len(cell['seeds'])} seed{'s' if len(cell['seeds']) != 1 else ''}"
+    budget = "fixed recipe" if cell["recipe"] else f"{cell['trials']} trials"
+    return f"{cell['mean']:.2f}{spread} / {paper:.2f} ({budget}, {seeds})"
 
 
 def render(records, args):
@@ -245,6 +314,15 @@ def render(records, args):
     for model in PAPER:
         row = [_cell_text(table.get((model, d)), PAPER[model][DATASET_COLUMN[d]]) for d in DATASETS]
         lines.append(f"| {model} | " + " | ".join(row) + " |")
+    recipe_rows = sorted({_row_name(r): r["model"] for r in records if r["kind"] == "recipe"}.items())
+    for name, model in recipe_rows:
+        row = [_cell_text(table.get((name, d)), PAPER[model][DATASET_COLUMN[d]]) for d in DATASETS]
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    if recipe_rows:
+        lines += ["", "Rows with a recipe in parentheses: no search; the fixed settings of "
+                  "`benchmarks.table1_protocol.RECIPES` (`fd_notebook`: the authors' JSB notebook), in the "
+                  "fast-dropout variant named (`authors`: their computation and initialization, "
+                  "`consistent`: ours); same retraining and early stopping otherwise."]
     lines += [
         "",
         "## Runs",
@@ -253,10 +331,10 @@ def render(records, args):
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
-        if r["kind"] != "run":
+        if r["kind"] not in ("run", "recipe"):
             continue
         nums = [f"{r[k]:.4f}" if _finite(r.get(k)) else "" for k in ("test_nll", "valid_nll", "train_nll")]
-        lines.append(f"| {r['model']} | {r['dataset']} | {r['seed']} | " + " | ".join(nums)
+        lines.append(f"| {_row_name(r)} | {r['dataset']} | {r['seed']} | " + " | ".join(nums)
                      + f" | {r['epochs']} ({r['best_epoch']}) | {r['status']} | {r['wall_time_s']:.0f} | "
                      f"`{r['run_dir']}` |")
     lines += [
@@ -315,6 +393,10 @@ def parse_args(argv=None):
                    help="pin a hyperparameter in every search (repeatable)")
     p.add_argument("--max_sequences", type=int, default=None,
                    help="keep only the first N sequences of each split (smoke tests)")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+                   help="train this fixed recipe instead of searching (see RECIPES); --models is then ignored")
+    p.add_argument("--variants", default=",".join(VARIANTS),
+                   help="fast-dropout variants of --recipe, comma-separated (authors, consistent)")
     p.add_argument("--only", choices=("search", "all"), default="all",
                    help="'search': run the searches only (e.g. all of them before any retraining)")
     args = p.parse_args(argv)
@@ -330,6 +412,10 @@ def parse_args(argv=None):
             p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.patience < 1:
         p.error(f"--patience must be >= 1 (early stopping is the protocol), got {args.patience}")
+    args.variants = [v for v in args.variants.split(",") if v]
+    bad = [v for v in args.variants if v not in VARIANTS]
+    if bad or not args.variants:
+        p.error(f"unknown variant(s) {', '.join(bad) or '(none given)'}; valid: {', '.join(VARIANTS)}")
     if not args.seeds or not args.seeds_large:
         p.error("--seeds and --seeds_large need at least one seed each")
     return args
@@ -339,6 +425,12 @@ def run(args, argv):
     command = "python -m benchmarks.table1_protocol " + " ".join(argv)
     commit = code_version()
     ledger = Ledger(f"{args.out}.json")
+    if args.recipe:
+        for dataset in sorted(args.datasets.split(","), key=lambda d: (d in LARGE, DATASETS.index(d))):
+            for seed in seeds_for(dataset, args):
+                for variant in args.variants:
+                    recipe_run(args.recipe, variant, dataset, seed, args, ledger, command, commit)
+        return ledger.read()
     models = args.models.split(",")
     datasets = args.datasets.split(",")
     # Model by model: its search, then its cells on the search dataset; then the other

@@ -80,3 +80,30 @@ def test_an_unreadable_ledger_is_named(tmp_path):
     path.write_text("")
     with pytest.raises(SystemExit, match="table1.json is not valid JSON"):
         protocol.Ledger(path).read()
+
+
+def test_recipe_runs_both_fast_dropout_variants_into_the_ledger(tmp_path, data_dir, monkeypatch):
+    """--recipe: no search; each variant trained once per seed, recorded as its own row; a rerun redoes nothing."""
+    tiny = {**protocol.RECIPES["fd_notebook"]}
+    tiny["hyperparameters"] = {**tiny["hyperparameters"], "units": 4}
+    tiny["training"] = {**tiny["training"], "epochs": 2, "patience": 1}
+    monkeypatch.setitem(protocol.RECIPES, "fd_notebook", tiny)
+    out = tmp_path / "results" / "table1"
+    argv = ["--recipe", "fd_notebook", "--datasets", "jsb_chorales", "--seeds", "0", "--max_sequences", "3",
+            "--runs_root", str(tmp_path / "runs"), "--out", str(out), "--data_dir", str(data_dir)]
+    records = protocol.main(argv)
+    assert sorted((r["kind"], r["variant"], r["seed"]) for r in records) == [
+        ("recipe", "authors", 0), ("recipe", "consistent", 0)]
+    for r in records:
+        metrics = json.loads((protocol.REPO_ROOT / r["run_dir"] / "metrics.json").read_text())
+        assert metrics["hyperparameters"]["fd_variant"] == r["variant"]
+        assert metrics["training"]["optimizer"] == "rmsprop_nesterov" and metrics["training"]["decay"] == 0.8
+        assert metrics["training"]["batch_size"] == 9 and metrics["test_nll"] == pytest.approx(r["test_nll"])
+    table = out.with_suffix(".md").read_text()
+    assert "| rnn_fd (fd_notebook, authors) | " in table and "(fixed recipe, 1 seed)" in table
+    assert "| rnn_fd (fd_notebook, consistent) | " in table
+
+    from keras_rnnreg import training
+
+    monkeypatch.setattr(training, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("redone")))
+    assert protocol.main(argv) == records
