@@ -32,8 +32,9 @@ Usage (the whole protocol; many hours on 2 CPU cores)::
 **Recipes** (``--recipe fd_notebook``): instead of a search, ``rnn_fd`` trained
 with the authors' published JSB notebook settings (:data:`RECIPES`), in each
 fast-dropout variant of ``--variants`` (``authors``: their computation and
-initialization; ``consistent``: ours), for ``--seeds`` / ``--seeds_large``.
-Recorded in the same ledger (``kind: "recipe"``) and shown as extra rows.
+initialization; ``consistent``: ours), for ``--seeds`` / ``--seeds_large``;
+``--recipe rnn_notebook``: the plain RNN with the same settings. Recorded in the
+same ledger (``kind: "recipe"``) and shown as extra rows.
 """
 
 import argparse
@@ -66,7 +67,16 @@ RECIPES = {
                             "output_init_stddev": 1e-4, "output_bias_init": -8.0},
         "training": {"optimizer": "rmsprop_nesterov", "learning_rate": 1e-3, "momentum": 0.99, "decay": 0.8,
                      "batch_size": 9, "clipnorm": None, "epochs": 400, "patience": 50},
+        "variants": True,
     },
+}
+# The plain RNN with the same notebook settings (no dropout): the well-initialized baseline
+# the paper compares against, trained the way the authors trained their best model.
+RECIPES["rnn_notebook"] = {
+    "model": "rnn",
+    "hyperparameters": {k: v for k, v in RECIPES["fd_notebook"]["hyperparameters"].items() if "dropout" not in k},
+    "training": dict(RECIPES["fd_notebook"]["training"]),
+    "variants": False,
 }
 VARIANTS = ("authors", "consistent")
 
@@ -225,6 +235,7 @@ def retrain(model, dataset, seed, found, args, ledger, command, commit):
 def recipe_run(recipe, variant, dataset, seed, args, ledger, command, commit):
     """Train ``RECIPES[recipe]`` in fast-dropout ``variant`` on ``dataset`` with ``seed`` (once)."""
     spec = RECIPES[recipe]
+    variant = variant if spec["variants"] else None
     key = dict(kind="recipe", recipe=recipe, variant=variant, model=spec["model"], dataset=dataset, seed=seed)
     if ledger.find(**key):
         return
@@ -232,9 +243,10 @@ def recipe_run(recipe, variant, dataset, seed, args, ledger, command, commit):
 
     settings = dict(spec["training"])
     epochs, patience = settings.pop("epochs"), settings.pop("patience")
-    hp = {**spec["hyperparameters"], "fd_variant": variant}
-    run_dir = pathlib.Path(args.runs_root) / "recipes" / f"{recipe}-{variant}-{dataset}-seed{seed}"
-    print(f"[recipe] {recipe} ({variant}) on {dataset}, seed {seed}, in {_relative(run_dir)}", flush=True)
+    hp = {**spec["hyperparameters"], **({"fd_variant": variant} if variant else {})}
+    name = f"{recipe}-{variant}" if variant else recipe
+    run_dir = pathlib.Path(args.runs_root) / "recipes" / f"{name}-{dataset}-seed{seed}"
+    print(f"[recipe] {name} on {dataset}, seed {seed}, in {_relative(run_dir)}", flush=True)
     started = time.time()
     metrics = training.train(
         spec["model"], dataset, str(run_dir), hyperparameters=hp, epochs=epochs, patience=patience, seed=seed,
@@ -253,14 +265,14 @@ def recipe_run(recipe, variant, dataset, seed, args, ledger, command, commit):
         "wall_time_s": metrics.get("wall_time_s", round(time.time() - started, 1)),
     }
     ledger.add(record, lambda records: render(records, args))
-    print(f"[recipe] {recipe} ({variant}) on {dataset}, seed {seed}: test NLL {record['test_nll']} "
+    print(f"[recipe] {name} on {dataset}, seed {seed}: test NLL {record['test_nll']} "
           f"({record['status']}, {record['epochs']} epochs)", flush=True)
 
 
 def _row_name(r):
     """The table row of a record: the model, or for a recipe run the model, recipe and variant."""
     if r["kind"] == "recipe":
-        return f"{r['model']} ({r['recipe']}, {r['variant']})"
+        return f"{r['model']} ({r['recipe']}{', ' + r['variant'] if r.get('variant') else ''})"
     return r["model"]
 
 
@@ -428,7 +440,7 @@ def run(args, argv):
     if args.recipe:
         for dataset in sorted(args.datasets.split(","), key=lambda d: (d in LARGE, DATASETS.index(d))):
             for seed in seeds_for(dataset, args):
-                for variant in args.variants:
+                for variant in (args.variants if RECIPES[args.recipe]["variants"] else [None]):
                     recipe_run(args.recipe, variant, dataset, seed, args, ledger, command, commit)
         return ledger.read()
     models = args.models.split(",")

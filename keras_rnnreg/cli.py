@@ -136,7 +136,9 @@ def define_hyperparameter_flags(fv):
         help_text = f"Model hyperparameter ({where})."
         sample = next(iter(per_model.values()))
         if isinstance(sample, str):
-            choices = list(models.CHOICES[key])
+            from keras_rnnreg.models import CHOICES
+
+            choices = list(CHOICES[key])
             flags.DEFINE_enum(key, None, choices, help_text, flag_values=fv)
         elif key in _NULLABLE:
             kind = int if isinstance(sample, int) else float
