@@ -385,8 +385,8 @@ def _define_sample(fv):
     flags.DEFINE_string("run_dir", None, "Run directory of a trained model.", flag_values=fv)
     flags.mark_flag_as_required("run_dir", flag_values=fv)
     flags.DEFINE_integer("steps", 64, "Frames to draw.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_string("out", None, "Output MIDI file (.mid).", flag_values=fv)
-    flags.mark_flag_as_required("out", flag_values=fv)
+    flags.DEFINE_string("out", None, "Output MIDI file (.mid); default <run_dir>/samples/sample_seed<seed>.mid "
+                        "(the folder is created).", flag_values=fv)
     flags.DEFINE_string("png", None, "Piano-roll image (default: --out with .png).", flag_values=fv)
     flags.DEFINE_integer("seed", 0, "Seed of the Bernoulli draws.", lower_bound=0, flag_values=fv)
     flags.DEFINE_integer("primer_steps", 0, "Start from the first N frames of the run's first test sequence.",
@@ -407,7 +407,13 @@ def _main_sample(fv, args):
     from keras_rnnreg import sampling, training
 
     _no_positional("sample", args)
-    out = pathlib.Path(fv.out)
+    if fv.out is None:  # beside the model, not wherever the command happens to run
+        rd = _run_dir_of(fv)
+        rd.require_model()  # names a missing run before any folder is made in it
+        out = rd.path / "samples" / f"sample_seed{fv.seed}.mid"
+        out.parent.mkdir(exist_ok=True)
+    else:
+        out = pathlib.Path(fv.out)
     png = pathlib.Path(fv.png) if fv.png else out.with_suffix(".png")
     for flag, path in (("--out", out), ("--png", png)):
         folder = path.parent

@@ -13,6 +13,7 @@ A run directory holds::
     metrics.json             status and results (rewritten every epoch while running)
     history.csv              one row per epoch: loss, nll, val_loss, val_nll, spectral_radius
     spectral_radius.csv      spectral radius of W_hh per epoch (epoch 0 = initialization)
+    learning_curves.png      train/valid NLL and spectral radius per epoch (written when the run ends)
     model.keras              the trained model (best weights on val_nll)
     saved_model/             SavedModel export with a serving signature
     backup/                  resumable state while training (removed when it ends)
@@ -42,6 +43,7 @@ RUN_FILES = (
     "metrics.json",
     "history.csv",
     "spectral_radius.csv",
+    "learning_curves.png",
     "model.keras",
     "saved_model",
     "backup",

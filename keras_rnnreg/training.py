@@ -38,7 +38,7 @@ import keras
 import numpy as np
 
 from keras_rnnreg import callbacks as cb
-from keras_rnnreg import evaluation, export, locking, models, optim, rundir
+from keras_rnnreg import evaluation, export, locking, models, optim, plots, rundir
 
 #: Defaults of :func:`train` (and of the ``train`` command), picked by measurement
 #: on JSB Chorales with 2 CPU cores (test NLL in nats per time step, early
@@ -183,6 +183,23 @@ def _difference(old, new):
         elif a != b:
             return f"{key}: {a!r} there, {b!r} now"
     return None
+
+
+def _refuse_changed_budget(rd, old_config, old_metrics, epochs, patience):
+    """A finished run asked for again with another ``epochs`` / ``patience``: a clear error.
+
+    Those two are not part of a run's identity (an interrupted run may resume
+    with a new budget), but a finished run cannot silently stand for a budget
+    it was not trained with.
+    """
+    for key, new in (("epochs", epochs), ("patience", patience)):
+        old = old_config.get(key)
+        if old is not None and old != new:
+            raise rundir.RunDirError(
+                f"run_dir {str(rd.path)!r} holds this run, finished with {key}={old} "
+                f"({old_metrics.get('message', 'completed')}); {key}={new} now is not applied to a finished "
+                "run: use another run_dir, or overwrite=True (--overwrite) to train again"
+            )
 
 
 def _normalize(obj):
@@ -348,8 +365,11 @@ def train(
                         "use another run_dir or overwrite=True (--overwrite)"
                     )
                 if state is None and old_metrics.get("status") == STATUS_COMPLETED and rd.model.is_file():
+                    _refuse_changed_budget(rd, old_config, old_metrics, epochs, patience)
                     say(f"run_dir {str(rd.path)} already holds this completed run; "
                         "nothing to train (use --overwrite to train again)")
+                    if not (rd.path / plots.LEARNING_CURVES).exists():  # runs finished before it existed
+                        plots.write_learning_curves(rd.path, old_metrics.get("best_epoch"))
                     return old_metrics
                 if state is None:
                     rd.clear()  # an unfinished run without a checkpoint: start over
@@ -478,6 +498,7 @@ def train(
             }
             rundir.atomic_write_json(rd.metrics, metrics)
             shutil.rmtree(rd.backup, ignore_errors=True)
+            plots.write_learning_curves(rd.path)
             return metrics
 
         # ---- final numbers with the best weights ----
@@ -517,6 +538,7 @@ def train(
             metrics["export_error"] = export_error
         rundir.atomic_write_json(rd.metrics, metrics)
         shutil.rmtree(rd.backup, ignore_errors=True)
+        plots.write_learning_curves(rd.path, best_epoch)
         return metrics
 
 

@@ -57,7 +57,7 @@ def test_command_help_lists_its_flags(capsys):
         (["train", "--units", "abc"], "flag --units=abc"),
         (["train", "extra"], "unexpected argument 'extra'"),
         (["evaluate"], "--run_dir"),
-        (["sample", "--run_dir", "x"], "--out"),
+        (["sample", "--run_dir", "x"], "run_dir 'x' does not exist"),
         (["data", "stats", "bach"], "unknown dataset 'bach'"),
         (["data", "frobnicate"], "unknown or missing action 'frobnicate'"),
     ],

@@ -75,3 +75,8 @@ def test_sample_command(trained_run, tmp_path, capsys):
 
     roll = np.asarray(midi.midi_to_piano_roll(out, frames_per_beat=1))
     assert roll.shape[1] == 88 and roll.shape[0] == 24
+
+    # Without --out the files go beside the model, not into the current folder.
+    assert cli.main(["keras-rnnreg", "sample", "--run_dir", str(trained_run), "--steps", "8", "--seed", "2"]) == 0
+    assert (trained_run / "samples" / "sample_seed2.mid").is_file()
+    assert (trained_run / "samples" / "sample_seed2.png").is_file()

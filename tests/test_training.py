@@ -61,8 +61,9 @@ def test_run_directory_contents(tmp_path, data_dir):
     run = tmp_path / "run"
     metrics = training.train("rnn", "jsb_chorales", run, epochs=2, seed=0, data_dir=data_dir, **TINY)
     names = sorted(os.listdir(run))
-    assert names == ["config.json", "history.csv", "metrics.json", "model.keras", "saved_model",
-                     "spectral_radius.csv"]
+    assert names == ["config.json", "history.csv", "learning_curves.png", "metrics.json", "model.keras",
+                     "saved_model", "spectral_radius.csv"]
+    assert (run / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for key in ("train_nll", "valid_nll", "test_nll", "epochs_completed", "wall_time_s", "parameter_count",
                 "hyperparameters", "seed", "status", "spectral_radius_final"):
         assert key in metrics, key
@@ -86,6 +87,15 @@ def test_run_directory_contents(tmp_path, data_dir):
     with pytest.raises(rundir.RunDirError, match="holds a different run .*learning_rate"):
         training.train("rnn", "jsb_chorales", run, epochs=2, seed=0, data_dir=data_dir,
                        **{**TINY, "learning_rate": 0.01})
+    # So is another budget for the finished run (it would silently stand for a budget it never had).
+    with pytest.raises(rundir.RunDirError, match="finished with epochs=2 .*epochs=5 now is not applied"):
+        training.train("rnn", "jsb_chorales", run, epochs=5, seed=0, data_dir=data_dir, **TINY)
+    with pytest.raises(rundir.RunDirError, match="finished with patience=20 .*patience=3 now"):
+        training.train("rnn", "jsb_chorales", run, epochs=2, patience=3, seed=0, data_dir=data_dir, **TINY)
+    # A run finished before learning_curves.png existed gets it when asked for again.
+    (run / "learning_curves.png").unlink()
+    training.train("rnn", "jsb_chorales", run, epochs=2, seed=0, data_dir=data_dir, **TINY)
+    assert (run / "learning_curves.png").is_file()
 
 
 def test_diverging_run_stops_with_status_diverged(tmp_path, data_dir, capsys):
