@@ -214,6 +214,35 @@ def test_kerastuner_debug_switch():
         private_api.set_kerastuner_debug(before)
 
 
+@pytest.mark.parametrize("env", [{}, {"KERASTUNER_TUNER_ID": "chief"},
+                                 {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "1",
+                                  "KERASTUNER_TUNER_ID": "chief"},
+                                 {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "1",
+                                  "KERASTUNER_TUNER_ID": "tuner3"},
+                                 {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_TUNER_ID": "tuner3"},
+                                 {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "1"}])
+def test_distribution_roles_match_kerastuner(monkeypatch, env):
+    """tuning/tuner.py reads KerasTuner's documented environment variables itself (no longer
+    keras_tuner.src.distribute.utils): same roles, same errors."""
+    from keras_tuner.src.distribute import utils
+
+    from keras_rnnreg.tuning import tuner
+
+    for name in ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    def outcome(fn):
+        try:
+            return fn()
+        except RuntimeError:
+            return RuntimeError
+
+    theirs = (outcome(utils.is_chief_oracle), outcome(lambda: utils.has_chief_oracle() and not utils.is_chief_oracle()))
+    assert (outcome(tuner.is_chief), outcome(tuner.is_worker)) == theirs
+
+
 @pytest.fixture
 def oracle(tmp_path):
     """A project's random-search oracle, placed in ``tmp_path/project`` by a tuner (as the library does)."""

@@ -52,6 +52,8 @@ def quiet_failed_trials():
     """
     if os.environ.get("KERAS_RNNREG_DEBUG", "") in ("", "0"):
         private_api.set_kerastuner_debug(False)
+
+
 FORCE_NAN_ENV = "KERAS_RNNREG_TUNE_FORCE_NAN_TRIALS"
 FORCED_LEARNING_RATE = 1e38
 
