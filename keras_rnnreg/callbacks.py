@@ -10,9 +10,9 @@ be restored from a previous, interrupted run:
 * :class:`ResumableEarlyStopping` is :class:`keras.callbacks.EarlyStopping`
   whose state (best value, best epoch, patience counter, best weights) survives
   a restart.
-* :class:`AtomicBackupAndRestore` is :class:`keras.callbacks.BackupAndRestore`
-  writing its checkpoint atomically, with extra JSON state from the callbacks
-  above, and never saving non-finite weights.
+* :class:`AtomicBackupAndRestore` does what :class:`keras.callbacks.BackupAndRestore`
+  does, writing its checkpoint atomically, with extra JSON state from the
+  callbacks above, and never saving non-finite weights.
 """
 
 from __future__ import annotations
@@ -229,35 +229,45 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
                 "best_weights_file": self._best_file}
 
 
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """:class:`keras.callbacks.BackupAndRestore` whose checkpoint commits in one step.
+class AtomicBackupAndRestore(keras.callbacks.Callback):
+    """Back up the training state every epoch and restore it, committing in one step.
 
-    Each epoch's weights go to a new file, ``weights-<epoch>.weights.h5``
-    (written atomically); then ``training_metadata.json`` (atomically) names
-    that file, together with ``extra_state()`` (history, early stopping state
-    and its best-weights file, wall time...). The metadata rename is the
-    commit: a kill before it leaves the previous checkpoint (metadata *and*
-    the weights it names) intact, a kill after it the new one. Files no
-    committed metadata names are removed after the commit. A checkpoint is not
-    written when the epoch's loss is not finite (a diverged run must not
-    resume from NaN weights).
+    What :class:`keras.callbacks.BackupAndRestore` does, with public API only
+    (``BackupAndRestore`` is extended through private hooks only). Each epoch's
+    weights go to a new file, ``weights-<epoch>.weights.h5`` (written
+    atomically); then ``training_metadata.json`` (atomically) names that file,
+    together with ``extra_state()`` (history, early stopping state and its
+    best-weights file, wall time...). The metadata rename is the commit: a kill
+    before it leaves the previous checkpoint (metadata *and* the weights it
+    names) intact, a kill after it the new one. Files no committed metadata
+    names are removed after the commit. A checkpoint is not written when the
+    epoch's loss is not finite (a diverged run must not resume from NaN
+    weights). The checkpoint is kept after training.
+
+    At the start of training the committed weights (if any) are loaded. A
+    callback cannot move ``fit``'s first epoch with public API: pass
+    ``initial_epoch=AtomicBackupAndRestore.resume_epoch(backup_dir)`` to
+    ``fit``; the first epoch is checked against the checkpoint (``ValueError``
+    when they differ).
 
     Args:
         backup_dir: the folder.
         extra_state: callable returning a JSON-able dict, or ``None``.
         skip_if: callable; when it returns true the epoch is not saved (e.g.
             the run diverged).
-        **kwargs: see :class:`keras.callbacks.BackupAndRestore`.
     """
 
     METADATA = "training_metadata.json"
     LEGACY_WEIGHTS = "latest.weights.h5"
 
-    def __init__(self, backup_dir, extra_state=None, skip_if=None, **kwargs):
-        super().__init__(os.fspath(backup_dir), **kwargs)
+    def __init__(self, backup_dir, extra_state=None, skip_if=None):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("Empty `backup_dir` argument passed")
+        self.backup_dir = os.fspath(backup_dir)
         self.extra_state = extra_state
         self.skip_if = skip_if
-        self._skip_save = False
+        self.expected_first_epoch = None
 
     @classmethod
     def weights_file(cls, backup_dir, metadata):
@@ -276,37 +286,53 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             return None
         return metadata
 
+    @classmethod
+    def resume_epoch(cls, backup_dir):
+        """The ``initial_epoch`` for ``fit``: epochs the committed checkpoint holds (0 if none)."""
+        metadata = cls.read_state(backup_dir)
+        return 0 if metadata is None else int(metadata.get("epoch", 0))
+
     def on_train_begin(self, logs=None):
-        # Point Keras's restore at the weights the committed metadata names
-        # (``_weights_path`` is the attribute BackupAndRestore loads from; it
-        # has no public setter).
         metadata = self.read_state(self.backup_dir)
+        self.expected_first_epoch = 0 if metadata is None else int(metadata.get("epoch", 0))
         if metadata is not None:
-            self._weights_path = os.fspath(self.weights_file(self.backup_dir, metadata))
-        super().on_train_begin(logs)
+            self._restore_weights(self.weights_file(self.backup_dir, metadata))
+
+    def _restore_weights(self, path):
+        if not self.model.built:
+            raise ValueError(f"AtomicBackupAndRestore: build the model before fit() (model {self.model.name!r})")
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)  # its variables are in the file
+        self.model.load_weights(os.fspath(path))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        expected, self.expected_first_epoch = self.expected_first_epoch, None
+        if expected is not None and epoch != expected:
+            raise ValueError(
+                f"the checkpoint in {self.backup_dir} holds {expected} epoch(s) but fit() starts at epoch "
+                f"{epoch}; call fit(initial_epoch=AtomicBackupAndRestore.resume_epoch(backup_dir))"
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        self._skip_save = any(k in logs and not _finite(logs[k]) for k in ("loss", "val_loss"))
-        if self.skip_if is not None and self.skip_if():
-            self._skip_save = True
-        super().on_epoch_end(epoch, logs)
-
-    def _save_model(self):
-        if self._skip_save:
+        skip = any(k in logs and not _finite(logs[k]) for k in ("loss", "val_loss"))
+        if skip or (self.skip_if is not None and self.skip_if()):
             return
+        self._commit(epoch + 1)
+
+    def _commit(self, epochs_done):
         folder = pathlib.Path(self.backup_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        name = f"weights-{self._current_epoch:05d}.weights.h5"
+        name = f"weights-{epochs_done:05d}.weights.h5"
         rundir.atomic_save_weights(self.model, folder / name)
         faults.point("backup:weights_written")
-        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "saved_at": time.time(),
-                    "weights_file": name}
+        # "batch" as keras.callbacks.BackupAndRestore writes it (0: saved at an epoch end).
+        metadata = {"epoch": epochs_done, "batch": 0, "saved_at": time.time(), "weights_file": name}
         if self.extra_state is not None:
             metadata.update(self.extra_state())
         rundir.atomic_write_json(folder / self.METADATA, metadata)  # the commit
         faults.point("backup:committed")
-        self._weights_path = os.fspath(folder / name)
         keep = {self.METADATA, *_file_names(metadata)}
         for entry in folder.iterdir():
             if entry.is_file() and entry.name not in keep and entry.suffix in (".h5", ".npz"):

@@ -126,6 +126,8 @@ def define_hyperparameter_flags(fv):
     The flag's default is ``None`` (meaning: the model's own default); its help
     lists the models that have it and their defaults. Returns the names.
     """
+    from keras_rnnreg import models
+
     table = hyperparameter_table()
     for key, per_model in sorted(table.items()):
         defaults = sorted({repr(v) for v in per_model.values()})

@@ -4,6 +4,49 @@ import keras
 from keras import ops
 
 
+class SlotIndex:
+    """Position in an optimizer's ``var_list`` of the variable ``update_step`` receives.
+
+    Keras's optimizers use their private ``_get_variable_index``; this does the
+    same with public means. ``update_step`` receives the Keras variable (JAX,
+    PyTorch), its ``tf.Variable`` (``variable.value``, TensorFlow) or, under a
+    ``tf.distribute`` strategy, one replica's component of that. A plain object
+    (not a list attribute of the optimizer, whose tracking would add the
+    model's variables to the optimizer's own).
+
+    Args:
+        variables: the ``var_list`` given to ``build``.
+    """
+
+    def __init__(self, variables):
+        self.variables = list(variables)
+        self.positions = {}
+
+    def position(self, variable):
+        position = self.positions.get(id(variable))
+        if position is None:
+            # Indexed on first use, not in build: the strategy that splits a
+            # variable into replicas is the current one only inside its update.
+            for i, v in enumerate(self.variables):
+                self.positions.update(dict.fromkeys(_identities(v), i))
+            position = self.positions.get(id(variable))
+        if position is None:
+            raise KeyError(f"{variable!r} is not one of the variables the optimizer was built for")
+        return position
+
+
+def _identities(variable):
+    """``id`` of every object ``update_step`` may receive for the Keras ``variable``."""
+    keys = [id(variable)]
+    if keras.backend.backend() == "tensorflow" and isinstance(variable, keras.Variable):
+        import tensorflow as tf
+
+        value = variable.value
+        keys.append(id(value))
+        keys.extend(id(part) for part in tf.distribute.get_strategy().experimental_local_results(value))
+    return keys
+
+
 @keras.saving.register_keras_serializable(package="keras_rnnreg")
 class RMSpropNesterov(keras.optimizers.Optimizer):
     """RMSprop with Nesterov momentum, following climin's ``RmsProp``.
@@ -71,15 +114,13 @@ class RMSpropNesterov(keras.optimizers.Optimizer):
             return
         super().build(var_list)
         init = keras.initializers.Constant(self.initial_mean_square)
+        self._slot_index = SlotIndex(var_list)
         self._mean_squares = [self.add_variable_from_reference(v, "mean_square", initializer=init)
                               for v in var_list]
         self._steps = [self.add_variable_from_reference(v, "step") for v in var_list]
 
     def update_step(self, gradient, variable, learning_rate):
-        # Private, but the only way to find a variable's slots that every Keras optimizer
-        # uses: on TensorFlow update_step gets the backend's tf.Variable, which has no
-        # Keras path to key a mapping of our own by.
-        i = self._get_variable_index(variable)
+        i = self._slot_index.position(variable)
         mean_square, step = self._mean_squares[i], self._steps[i]
         lr = ops.cast(learning_rate, variable.dtype)
         gradient = ops.cast(gradient, variable.dtype)

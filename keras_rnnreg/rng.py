@@ -18,11 +18,27 @@ ALGORITHM = "philox"
 
 
 def _tf_seed(seed):
-    # The seed handling of keras.random's TensorFlow backend (int32 seed pair).
-    from keras.src.backend.tensorflow.random import _cast_seed
-    from keras.src.random.seed_generator import draw_seed
+    """The int32 seed pair ``tf.random.stateless_*`` needs, as ``keras.random`` makes it.
 
-    return _cast_seed(draw_seed(seed))
+    A ``keras.random.SeedGenerator`` gives its next state (and advances), an
+    int ``s`` the pair ``(s, 0)``. TensorFlow's generator state is int64, the
+    stateless ops under XLA want int32: reduced modulo ``2^31 - 2``, as Keras's
+    TensorFlow backend does, so the draws equal those of the same seed before.
+    The library's layers always pass a generator of their own; ``None`` (Keras's
+    global generator, which has no public accessor) is refused.
+    """
+    import tensorflow as tf
+
+    if isinstance(seed, keras.random.SeedGenerator):
+        pair = seed.next()
+    elif isinstance(seed, int) and not isinstance(seed, bool):
+        pair = tf.constant([seed, 0], tf.int64)
+    else:
+        raise ValueError(f"seed must be an int or a keras.random.SeedGenerator, got {seed!r}")
+    pair = tf.convert_to_tensor(pair)
+    if pair.dtype == tf.int32:
+        return pair
+    return tf.cast(tf.math.floormod(pair, tf.int32.max - 1), tf.int32)
 
 
 def normal(shape, seed, stddev=1.0, dtype="float32"):

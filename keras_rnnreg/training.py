@@ -7,8 +7,9 @@
 * early stopping on ``val_nll`` with the best weights restored;
 * :class:`keras.callbacks.TerminateOnNaN` and a divergence check (a run whose
   loss becomes NaN/inf ends with status ``"diverged"``);
-* resumable: a :class:`keras.callbacks.BackupAndRestore` checkpoint in
-  ``<run_dir>/backup`` is written (atomically) after every epoch; running the
+* resumable: a checkpoint in ``<run_dir>/backup``
+  (:class:`~keras_rnnreg.callbacks.AtomicBackupAndRestore`) is written
+  (atomically) after every epoch; running the
   same call again after a crash or a kill continues from the last finished
   epoch;
 * TensorBoard logs, Keras progress bars, the spectral radius of ``W_hh`` per
@@ -446,7 +447,7 @@ def train(
                 "finished": bool(net.stop_training),
             }
 
-        backup = cb.AtomicBackupAndRestore(rd.backup, extra_state=extra_state, delete_checkpoint=False,
+        backup = cb.AtomicBackupAndRestore(rd.backup, extra_state=extra_state,
                                            skip_if=lambda: history.divergence is not None)
         callbacks = [sr_logger, keras.callbacks.TerminateOnNaN(), history, stopper]
         if tensorboard:
@@ -466,8 +467,9 @@ def train(
             history.rows = [dict(r) for r in state.get("history", [])]
         else:
             try:
-                net.fit(train_ds, validation_data=valid_ds, epochs=epochs, verbose=verbose, callbacks=callbacks,
-                        shuffle=False)  # the window pipeline shuffles, reproducibly
+                # The backup restores the committed weights; the epoch to go on from is fit's argument.
+                net.fit(train_ds, validation_data=valid_ds, epochs=epochs, initial_epoch=resumed_from,
+                        verbose=verbose, callbacks=callbacks, shuffle=False)  # the window pipeline shuffles, reproducibly
             except KeyboardInterrupt:
                 metrics = {**(rd.read_metrics() or {}), "status": STATUS_INTERRUPTED,
                            "message": "interrupted; run the same command again to resume"}

@@ -16,7 +16,7 @@ SMALL = ["--fixed", "units=16", "--max_train_sequences", "16", "--max_valid_sequ
 
 
 def _load_trials(project_dir):
-    from keras_tuner.src.engine import trial as trial_module
+    from keras_tuner.engine import trial as trial_module
 
     trials = {}
     for name in os.listdir(project_dir):

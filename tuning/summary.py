@@ -53,7 +53,7 @@ def oracle_records(oracle):
 def directory_records(project_dir):
     """Records read back from ``project_dir/trial_*/trial.json`` (works anywhere,
     e.g. after a distributed search, where workers hold no trials)."""
-    from keras_tuner.src.engine import trial as trial_module
+    from keras_tuner.engine import trial as trial_module
 
     records = [
         trial_record(trial_module.Trial.load(path))

@@ -32,8 +32,9 @@ import time
 
 import keras
 import keras_tuner as kt
-from keras_tuner.src.distribute import utils as dist_utils
-from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.engine import trial as trial_module
+
+from keras_rnnreg import private_api
 
 from . import state as state_lib
 from .hypermodel import objective
@@ -44,27 +45,43 @@ TUNERS = ("random", "bayesian", "hyperband")
 def quiet_failed_trials():
     """Stop KerasTuner printing a full traceback for every failed trial.
 
-    KerasTuner prints them while ``keras_tuner.src.config.DEBUG`` is true (its
-    default; there is no public switch, hence the private module). The trial's
-    message keeps the traceback and :meth:`TrialMixin.on_trial_end` prints one
-    line. ``KERAS_RNNREG_DEBUG=1`` keeps KerasTuner's tracebacks.
+    KerasTuner prints them while its debug flag is true (its default; there is
+    no public switch: :func:`keras_rnnreg.private_api.set_kerastuner_debug`).
+    The trial's message keeps the traceback and :meth:`TrialMixin.on_trial_end`
+    prints one line. ``KERAS_RNNREG_DEBUG=1`` keeps KerasTuner's tracebacks.
     """
-    from keras_tuner.src import config as kt_config
-
     if os.environ.get("KERAS_RNNREG_DEBUG", "") in ("", "0"):
-        kt_config.DEBUG = False
+        private_api.set_kerastuner_debug(False)
+
+
 FORCE_NAN_ENV = "KERAS_RNNREG_TUNE_FORCE_NAN_TRIALS"
 FORCED_LEARNING_RATE = 1e38
 
 
-def is_worker():
-    """True in a KerasTuner worker process (a tuner id other than ``chief``)."""
-    return dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
+def distributed():
+    """True when KerasTuner's documented environment variables ask for a chief oracle.
+
+    ``KERASTUNER_ORACLE_IP`` set means distributed; then ``KERASTUNER_ORACLE_PORT``
+    and ``KERASTUNER_TUNER_ID`` must be set too (``RuntimeError`` otherwise, as
+    KerasTuner raises).
+    """
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return False
+    for name in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"):
+        if name not in os.environ:
+            raise RuntimeError(f'Environment variable "KERASTUNER_ORACLE_IP" was set, but "{name}" was not')
+    return True
 
 
 def is_chief():
     """True in the KerasTuner chief process (it only serves the oracle)."""
-    return dist_utils.is_chief_oracle()
+    # KerasTuner's own test: the tuner id contains "chief".
+    return distributed() and "chief" in os.environ["KERASTUNER_TUNER_ID"]
+
+
+def is_worker():
+    """True in a KerasTuner worker process (a tuner id other than ``chief``)."""
+    return distributed() and not is_chief()
 
 
 def _forced_from_env():
@@ -83,19 +100,16 @@ def serve_oracle(oracle, poll_seconds=0.5):
     from concurrent import futures
 
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
 
     address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = oracle_chief.OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    servicer = private_api.add_oracle_servicer(server, oracle)
     if server.add_insecure_port(address) == 0:
         raise RuntimeError(f"the chief cannot listen on {address} (port in use?)")
     server.start()
     print(f"Oracle serving on {address}", flush=True)
     try:
-        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+        while not (servicer.stop_triggered and private_api.chief_may_exit(oracle)):
             time.sleep(poll_seconds)
     finally:
         server.stop(grace=2)
@@ -113,24 +127,22 @@ def oracle_seed(seed):
     return seed + 1
 
 
-class AtomicOracleMixin:
+class AtomicOracleMixin(private_api.OracleTrialWriteHook):
     """Oracle state written atomically (``oracle.json``, ``trial_*/trial.json``).
 
     KerasTuner writes both with a plain ``open(path, "w")``; a kill in the
-    middle leaves an empty file that no rerun can read. These overrides write
-    the same JSON through :func:`keras_rnnreg.rundir.atomic_write_text`.
+    middle leaves an empty file that no rerun can read. These write the same
+    JSON through :func:`keras_rnnreg.rundir.atomic_write_text`, into the
+    folders KerasTuner reloads them from.
     """
 
     def save(self):
-        # ``_project_dir`` / ``_get_trial_dir``: KerasTuner's own path helpers
-        # (no public accessor exists); using them keeps the files where
-        # KerasTuner reloads them from.
-        state_lib.atomic_json(os.path.join(self._project_dir, "oracle.json"), self.get_state())
+        state_lib.atomic_json(os.path.join(private_api.oracle_project_dir(self), "oracle.json"), self.get_state())
 
-    def _save_trial(self, trial):
-        # The only place KerasTuner writes trial.json (private hook; overriding it
-        # is the one way to make that write atomic).
-        state_lib.atomic_json(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), trial.get_state())
+    def write_trial(self, trial):
+        # Called by KerasTuner wherever it writes trial.json (private_api.OracleTrialWriteHook).
+        path = os.path.join(private_api.oracle_trial_dir(self, trial.trial_id), "trial.json")
+        state_lib.atomic_json(path, trial.get_state())
 
 
 class AtomicRandomSearchOracle(AtomicOracleMixin, kt.oracles.RandomSearchOracle):
@@ -265,7 +277,7 @@ def repair_oracle(oracle):
     oracle still meant to retry (it is not run again).
     """
     trials = getattr(oracle, "trials", None)
-    queue = getattr(oracle, "_retry_queue", None)
+    queue = private_api.oracle_retry_queue(oracle)
     if trials is None or queue is None:
         return
     done = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)

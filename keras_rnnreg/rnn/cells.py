@@ -11,14 +11,10 @@ wrap them and run a fused loop when they can.
 import keras
 from keras import ops
 
-# DropoutRNNCell is not exported by Keras (keras.layers has no DropoutRNNCell), but
-# keras.layers.RNN calls get_dropout_mask / reset_dropout_mask exactly on its
-# instances, before and after its loop: inheriting it is the one way to have a
-# per-sequence draw made once per forward pass, outside the loop (where the JAX
-# backend needs random draws to be), by a plain keras.layers.RNN.
-from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
-
 from keras_rnnreg.layer_args import check_units, set_weight_args, weight_args_config
+# DropoutRNNCell (not exported by Keras): keras.layers.RNN calls get_dropout_mask /
+# reset_dropout_mask around its loop only on its instances; see keras_rnnreg.private_api.
+from keras_rnnreg.private_api import DropoutRNNCell
 from keras_rnnreg.rnn import recurrence
 from keras_rnnreg.rnn import weight_noise as noise_lib
 

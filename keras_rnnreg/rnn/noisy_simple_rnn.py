@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_rnnreg.private_api import keras_rnn_loop
 from keras_rnnreg.rnn import recurrence
 from keras_rnnreg.rnn.cells import NoisySimpleRNNCell
 
@@ -40,14 +41,6 @@ def rename_legacy_arguments(config, renames, what):
 def fast_path_available():
     """Whether the fused loops of :mod:`keras_rnnreg.rnn.recurrence` run on this backend."""
     return keras.backend.backend() in ("tensorflow", "jax")
-
-
-def keras_rnn_loop(*args, **kwargs):
-    # keras.layers.RNN's own loop (backend.rnn) is not exported; the cell-loop
-    # fallback runs the cell in it exactly as keras.layers.RNN.inner_loop does.
-    from keras.src import backend
-
-    return backend.rnn(*args, **kwargs)
 
 
 class FusedLoopRNN(keras.layers.RNN):
