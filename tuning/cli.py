@@ -61,7 +61,7 @@ def _data_flags(fv):
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_float("divergence_threshold", 1e3, "A training loss above this (nats/frame), NaN or inf "
                        "fails the trial (<= 0 disables the threshold; NaN/inf always fail).", flag_values=fv)
-    flags.DEFINE_integer("verbose", 1, "0 quiet, 1 one line per trial.", flag_values=fv)
+    flags.DEFINE_integer("verbose", 1, "0 quiet, 1 one line per finished trial (on stderr).", flag_values=fv)
 
 
 def search_flags():
