@@ -225,7 +225,8 @@ def plot_sweep(csv_path, out_path, title=None, logx="auto"):
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    fig.savefig(out_path, dpi=120)
+    suffix = os.path.splitext(str(out_path))[1]  # matplotlib picks the format from it
+    with rundir.atomic_path(out_path, suffix=suffix) as tmp:
+        fig.savefig(str(tmp), dpi=120)
     plt.close(fig)
     return out_path
