@@ -21,11 +21,11 @@ one seed), not the paper's 50-trial random search per model; see
 
 import argparse
 import json
-import os
 import pathlib
 import time
 
 from benchmarks.provenance import code_version
+from keras_rnnreg import rundir
 
 # Paper's Table 1 (docs/references.md): test NLL, nats per time step.
 PAPER = {
@@ -82,14 +82,6 @@ def run_all(args):
     return results
 
 
-def _atomic_write(path, text):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _num(value):
     return float("nan") if value is None else float(value)
 
@@ -129,8 +121,8 @@ def write_table(results, args):
         )
     total = sum(_num(r.get("wall_time_s")) for r in results)
     lines += ["", f"Total wall time of the runs: {total:.0f} s ({total / 60:.1f} min)."]
-    _atomic_write(args.out, "\n".join(lines) + "\n")
-    _atomic_write(pathlib.Path(args.out).with_suffix(".json"), json.dumps(results, indent=2, default=str))
+    rundir.atomic_write_text(args.out, "\n".join(lines) + "\n")
+    rundir.atomic_write_text(pathlib.Path(args.out).with_suffix(".json"), json.dumps(results, indent=2, default=str))
 
 
 def plot_spectral_radius(results, path):

@@ -50,6 +50,7 @@ import time
 
 from benchmarks.provenance import REPO_ROOT, code_version
 from benchmarks.reproduce_table1 import DATASET_COLUMN, PAPER
+from keras_rnnreg import rundir
 
 DATASETS = ("jsb_chorales", "nottingham", "piano_midi", "musedata")
 LARGE = ("nottingham", "musedata")
@@ -141,19 +142,8 @@ class Ledger:
             records.append(record)
             records.sort(key=lambda r: (r["kind"], r["model"], r.get("variant") or "", DATASETS.index(r["dataset"]),
                                         r.get("seed", -1)))
-            _atomic_write(self.path, json.dumps(records, indent=1, sort_keys=True) + "\n")
+            rundir.atomic_write_text(self.path, json.dumps(records, indent=1, sort_keys=True) + "\n")
             render(records)
-
-
-def _atomic_write(path, text):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def seeds_for(dataset, args):
@@ -366,7 +356,7 @@ def render(records, args):
         f"Code: {', '.join(commits) if commits else '—'}. Wall time of the recorded calls: {wall:.0f} s "
         f"({wall / 3600:.1f} h), on the 2-core CPU machine, jobs side by side where noted in the records.",
     ]
-    _atomic_write(pathlib.Path(f"{args.out}.md"), "\n".join(lines) + "\n")
+    rundir.atomic_write_text(pathlib.Path(f"{args.out}.md"), "\n".join(lines) + "\n")
 
 
 def _int_list(text):

@@ -609,9 +609,9 @@ def main(argv=None):
         print(format_memory_table(memory))
     markdown = to_markdown(result, settings, environment(), command.strip(), wall, memory, memory_settings)
     if args.output:
-        path = pathlib.Path(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(markdown)
+        from keras_rnnreg import rundir
+
+        rundir.atomic_write_text(args.output, markdown)
     return {"result": result, "memory": memory, "markdown": markdown}
 
 

@@ -228,5 +228,7 @@ def save_notes_json(
     """
     path = pathlib.Path(path)
     obj = {split: [piano_roll_to_notes(r) for r in splits[split]] for split in SPLITS}
-    path.write_text(json.dumps(obj, separators=(",", ":")))
+    from keras_rnnreg import rundir
+
+    rundir.atomic_write_text(path, json.dumps(obj, separators=(",", ":")))
     return path

@@ -510,7 +510,7 @@ def usage():
     lines = [f"usage: {PROG} COMMAND [flags]   (or: python -m keras_rnnreg COMMAND [flags])", "", "commands:"]
     for c in COMMANDS.values():
         lines.append(f"  {c.name:<9} {c.summary}")
-    lines.append(f"  {'tune':<9} hyperparameter search (see: {PROG} tune --help)")
+    lines.append(f"  {'tune':<9} hyperparameter search, sweeps and search summaries (see: {PROG} tune --help)")
     lines += ["", f"'{PROG} COMMAND --help' lists the flags of a command."]
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ import keras
 from keras import ops
 
 
+@keras.saving.register_keras_serializable(package="keras_rnnreg")
 def frame_nll(y_true, y_pred):
     """Per-frame NLL in nats: ``sum_notes BCE(y_true, y_pred)``, shape ``(..., T)``.
 
@@ -36,30 +37,25 @@ class NoteNLL(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="keras_rnnreg")
-class FrameNLL(keras.metrics.Metric):
+class FrameNLL(keras.metrics.MeanMetricWrapper):
     """Metric: NLL in nats per time step over all weighted frames seen.
 
-    Accumulates ``sum(w * nll)`` and ``sum(w)`` across batches, so the result is
-    frame-weighted over the whole split (not a mean of batch means).
+    A ``keras.metrics.MeanMetricWrapper`` around :func:`frame_nll`: per batch
+    it adds ``mean_t(w * nll)`` per sequence to its total and ``mean_t(w)`` to
+    its count (all windows of a batch have the same length), so the result is
+    ``sum(w * nll) / sum(w)`` over the whole split (not a mean of batch means).
+
+    Its config is ``{"name", "dtype"}`` as before, and its variables are still
+    ``total`` and ``count``: models saved with the earlier ``keras.metrics.Metric``
+    subclass load unchanged (also with ``safe_mode=True``).
     """
 
     def __init__(self, name="nll", dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
-        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+        super().__init__(fn=frame_nll, name=name, dtype=dtype)
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        nll = frame_nll(y_true, y_pred)
-        if sample_weight is None:
-            weight = ops.ones_like(nll)
-        else:
-            weight = ops.broadcast_to(ops.cast(sample_weight, nll.dtype), ops.shape(nll))
-        self.total.assign_add(ops.sum(nll * weight))
-        self.count.assign_add(ops.sum(weight))
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
 
-    def result(self):
-        return ops.divide_no_nan(self.total, self.count)
-
-    def reset_state(self):
-        self.total.assign(0.0)
-        self.count.assign(0.0)
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{k: v for k, v in config.items() if k in ("name", "dtype")})

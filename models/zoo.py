@@ -35,13 +35,29 @@ COMMON_DEFAULTS = {
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """One row of Table 1: its name, description and own hyperparameters."""
+    """One row of Table 1, declared: what :func:`get` builds for it.
+
+    Attributes:
+        name, description: the zoo name and one line about it.
+        defaults: the model's own hyperparameters and their defaults (beside
+            :data:`COMMON_DEFAULTS`).
+        fixed: settings of the recurrent layer that are not hyperparameters
+            (the noise kind and scope).
+        recurrence: ``"noisy"`` (:class:`~keras_rnnreg.NoisySimpleRNN` with
+            :class:`~keras_rnnreg.NoisyDense`) or ``"fast_dropout"``
+            (:class:`~keras_rnnreg.FastDropoutSimpleRNN` with
+            :class:`~keras_rnnreg.FastDropoutDense`).
+        norm_penalty: ``l1`` / ``l2`` penalize ``W_ih``, ``W_hh`` and ``W_ho``.
+        feedforward_noise: ``ff_sigma`` is additive noise on ``W_ih`` and ``W_ho``.
+    """
 
     name: str
     description: str
     defaults: dict
-    # Fixed settings of the layers (not hyperparameters).
     fixed: dict = dataclasses.field(default_factory=dict)
+    recurrence: str = "noisy"
+    norm_penalty: bool = False
+    feedforward_noise: bool = False
 
     def hyperparameters(self):
         return {**COMMON_DEFAULTS, **self.defaults}
@@ -63,8 +79,10 @@ SPECS = {
             "rnn_fd", "RNN with fast dropout",
             # fd_variant "authors": the authors' computation and initialization (see get()).
             {"input_dropout": 0.1, "hidden_dropout": 0.2, "output_dropout": 0.5, "fd_variant": "consistent"},
+            recurrence="fast_dropout",
         ),
-        ModelSpec("rnn_nbr", "RNN with L1/L2 penalties on W_ih, W_hh, W_ho", {"l1": 0.0, "l2": 1e-4}),
+        ModelSpec("rnn_nbr", "RNN with L1/L2 penalties on W_ih, W_hh, W_ho", {"l1": 0.0, "l2": 1e-4},
+                  norm_penalty=True),
         ModelSpec(
             "rnn_n", "Additive Gaussian noise on W_hh, per time step",
             {"sigma": 0.01, **_GAUSSIAN}, {"recurrent_noise": "additive", "recurrent_noise_scope": "step"},
@@ -92,7 +110,7 @@ SPECS = {
         ),
         ModelSpec(
             "rnn_ff", "Additive Gaussian noise on W_ih and W_ho, per time step",
-            {"ff_sigma": 0.01, **_GAUSSIAN},
+            {"ff_sigma": 0.01, **_GAUSSIAN}, feedforward_noise=True,
         ),
     ]
 }
@@ -229,14 +247,14 @@ def get(name, **overrides):
         "bias_initializer": keras.initializers.Constant(hp["output_bias_init"]),
     }
     penalty = {}
-    if name == "rnn_nbr" and (hp["l1"] > 0 or hp["l2"] > 0):
+    if model_spec.norm_penalty and (hp["l1"] > 0 or hp["l2"] > 0):
         penalty = {"l1": hp["l1"], "l2": hp["l2"]}
 
     def regularizer():
         return keras.regularizers.L1L2(**penalty) if penalty else None
 
     inputs = keras.Input(shape=(None, NUM_NOTES), name="piano_roll")
-    if name == "rnn_fd":
+    if model_spec.recurrence == "fast_dropout":
         variant = hp["fd_variant"]
         if variant == "authors":
             init, output_init = _authors_fd_initializers(hp, seed)
@@ -262,7 +280,7 @@ def get(name, **overrides):
     if not (rnn_kwargs.get("sigma") or rnn_kwargs.get("dropconnect_p")):
         for key in ("recurrent_noise", "recurrent_noise_scope", "sigma", "dropconnect_p"):
             rnn_kwargs.pop(key, None)
-    if name == "rnn_ff" and hp["ff_sigma"] > 0:
+    if model_spec.feedforward_noise and hp["ff_sigma"] > 0:
         rnn_kwargs.update(input_noise="additive", input_sigma=hp["ff_sigma"])
         dense_kwargs.update(
             weight_noise="additive", sigma=hp["ff_sigma"], noise_implementation=hp["noise_implementation"]

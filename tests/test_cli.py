@@ -130,9 +130,10 @@ def test_tune_dispatches_arguments(monkeypatch):
     seen = {}
     fake = types.ModuleType("keras_rnnreg.tuning.cli")
     fake.main = lambda argv: seen.setdefault("argv", argv) and 7
-    monkeypatch.setitem(sys.modules, "keras_rnnreg.tuning.cli", fake)
     import keras_rnnreg.tuning as tuning_pkg
+    import keras_rnnreg.tuning.cli  # noqa: F401  the real one first: monkeypatch must restore it, not the fake
 
+    monkeypatch.setitem(sys.modules, "keras_rnnreg.tuning.cli", fake)
     monkeypatch.setattr(tuning_pkg, "cli", fake, raising=False)
     assert cli.main(["keras-rnnreg", "tune", "--model", "rnn"]) == 7
     assert seen["argv"] == ["--model", "rnn"]
@@ -154,3 +155,39 @@ def test_entry_point_declared():
 
     assert callable(entry.run)
     assert os.path.basename(entry.__file__) == "__main__.py"
+
+
+@pytest.mark.parametrize("argv", [["tune", "--help"], ["tune", "search", "--help"], ["tune", "sweep", "-h"],
+                                  ["tune", "summarize", "--help"]])
+def test_tune_help_shows_every_form(argv, capsys):
+    assert cli.main(["keras-rnnreg", *argv]) == 0
+    out = capsys.readouterr().out
+    usage = [line.strip() for line in out.splitlines()[:3]]
+    assert usage[0].startswith("usage: python -m keras_rnnreg tune [search] --model MODEL --directory DIR")
+    assert usage[1].startswith("python -m keras_rnnreg tune sweep --model MODEL --param NAME")
+    assert usage[2].startswith("python -m keras_rnnreg tune summarize --directory DIR")
+    assert "tune search --model" not in out  # 'search' is optional, as README writes it
+    for name in ("search", "sweep", "summarize"):
+        assert f"\n  {name} " in out
+    flag = {"sweep": "--values", "summarize": "--project_name"}.get(argv[1], "--trials")
+    assert flag in out and f"flags of 'tune {argv[1] if argv[1] != '--help' else 'search'}'" in out
+
+
+def test_readme_tune_commands_parse():
+    """Every ``python -m keras_rnnreg tune ...`` line of README parses (flags known, subcommand valid)."""
+    import pathlib
+    import shlex
+
+    from keras_rnnreg.tuning import cli as tuning_cli
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = [line.split("python -m keras_rnnreg tune", 1)[1] for line in readme.splitlines()
+                if "python -m keras_rnnreg tune" in line and "`" not in line]
+    assert len(commands) >= 4
+    for command in commands:
+        words = [w for w in shlex.split(command.replace("...", "")) if w]
+        name = words[0] if words and words[0] in tuning_cli.SUBCOMMANDS else "search"
+        words = words[1:] if words and words[0] == name else words
+        fv = {"search": tuning_cli.search_flags, "sweep": tuning_cli.sweep_flags,
+              "summarize": tuning_cli.summarize_flags}[name]()
+        fv(["tune", *words])  # raises on an unknown flag or a bad value

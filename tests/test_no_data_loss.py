@@ -137,3 +137,81 @@ def test_saved_model_is_code_is_documented(capsys):
     assert "**A SavedModel is code.**" in readme and "safe_mode=True" in readme
     assert cli.main(["keras-rnnreg", "evaluate", "--help"]) == 0
     assert "A SavedModel is code" in " ".join(capsys.readouterr().out.split())
+
+
+# Issue 15, item 3: one atomic writer (keras_rnnreg.rundir) for every file the project writes.
+# Allowed elsewhere, with the reason: the lock (an O_EXCL-like os.link, never a replace), the
+# download's streamed .part file and a write to /proc.
+_OWN_WRITERS = {"keras_rnnreg/rundir.py", "keras_rnnreg/locking.py", "data_pipelines/sources.py"}
+_WRITE_CALLS = ("os.replace(", "os.fsync(", ".write_text(", ".write_bytes(", "tempfile.mkstemp(")
+
+
+def test_every_writer_goes_through_rundir():
+    root = pathlib.Path(__file__).resolve().parents[1]
+    offenders = []
+    for folder in ("keras_rnnreg", "tuning", "benchmarks", "data_pipelines", "models"):
+        for path in sorted((root / folder).rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            if rel in _OWN_WRITERS:
+                continue
+            for n, line in enumerate(path.read_text().splitlines(), start=1):
+                code = line.split("#", 1)[0]
+                if any(call in code for call in _WRITE_CALLS) or "def _atomic_write" in code:
+                    offenders.append(f"{rel}:{n}: {line.strip()}")
+    assert not offenders, "write through keras_rnnreg.rundir instead:\n" + "\n".join(offenders)
+
+
+def _interrupt_before_replace(monkeypatch, name):
+    """Make rundir's atomic writes of ``name`` fail just before the rename (as a kill there would)."""
+    from keras_rnnreg import faults
+
+    real = faults.point
+
+    def point(where):
+        if where == f"replace:{name}":
+            raise KeyboardInterrupt(where)
+        real(where)
+
+    monkeypatch.setattr(faults, "point", point)
+
+
+def _write_ledger(path):
+    from benchmarks import table1_protocol as protocol
+
+    protocol.Ledger(path).add({"kind": "run", "model": "rnn", "dataset": "jsb_chorales", "seed": 0}, lambda r: None)
+
+
+def _write_plot(path):
+    from keras_rnnreg.tuning import sweep
+
+    rows = [dict(model="rnn_n", dataset="jsb_chorales", param="sigma", value=v, seed=0, status="ok",
+                 val_nll=8.0, test_nll=8.0 + v, epochs=1, seconds=1) for v in (0.0, 0.1)]
+    csv_path = path.with_suffix(".csv")
+    rundir.atomic_write_csv(csv_path, rows, sweep.COLUMNS)
+    sweep.plot_sweep(str(csv_path), str(path))
+
+
+def _write_notes(path):
+    import numpy as np
+
+    from keras_rnnreg.data_pipelines import notes_io
+
+    roll = np.zeros((4, 88), dtype="float32")
+    roll[0, 40] = 1
+    notes_io.save_notes_json({"train": [roll], "valid": [roll], "test": [roll]}, path)
+
+
+@pytest.mark.parametrize("write, name", [(_write_ledger, "table1.json"), (_write_plot, "fig.png"),
+                                         (_write_notes, "notes.json")])
+def test_benchmark_and_tool_outputs_are_written_atomically(tmp_path, monkeypatch, write, name):
+    path = tmp_path / name
+    path.write_bytes(b"[]\n")
+    _interrupt_before_replace(monkeypatch, name)
+    with pytest.raises(KeyboardInterrupt):
+        write(path)
+    assert path.read_bytes() == b"[]\n"  # interrupted: the old file (an empty ledger), whole
+    assert not list(tmp_path.glob(".tmp-*"))
+    monkeypatch.undo()
+    write(path)
+    assert path.read_bytes() != b"[]\n" and path.stat().st_size > 0
+    assert not list(tmp_path.glob(".tmp-*"))

@@ -2,9 +2,12 @@
 a forced NaN trial recorded as failed while the search goes on, resume of a finished search,
 the other tuners and MirroredStrategy."""
 
+import contextlib
+import io
 import json
 import math
 import os
+import re
 
 import pytest
 
@@ -32,12 +35,63 @@ def search_dir(tmp_path_factory, data_dir):
     directory = tmp_path_factory.mktemp("search")
     argv = ["--model", "rnn_mns", "--dataset", "jsb_chorales", "--trials", "4", "--epochs", "2",
             "--patience", "1", "--seed", "0", "--directory", str(directory), "--force_nan_trials", "1", *SMALL]
-    assert cli.main(argv) == 0
-    return directory, argv
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):  # --verbose 1 (the last flag wins): one line per trial
+        assert cli.main([*argv, "--verbose", "1"]) == 0
+    return directory, argv, err.getvalue()
+
+
+def test_one_progress_line_per_finished_trial(search_dir):
+    directory, _, err = search_dir
+    lines = [line for line in err.splitlines() if line.startswith("trial ")]
+    assert len(lines) == 4, err
+    result = json.loads((directory / "summary.json").read_text())
+    by_id = {r["trial_id"]: r for r in result["trials"]}
+    best_id, best_val = None, None
+    for n, line in enumerate(lines, start=1):
+        trial_id = str(n - 1)
+        record = by_id[trial_id]
+        if record["status"] == "FAILED":
+            assert line.startswith(f"trial {n}/4 (id {trial_id}) failed: "), line
+            assert "diverged" in line and "Traceback" not in line
+            continue
+        if best_val is None or record["val_nll"] < best_val:
+            best_id, best_val = trial_id, record["val_nll"]
+        match = re.fullmatch(rf"trial {n}/4 \(id {trial_id}\): val_nll (\S+), best so far (\S+) "
+                             rf"\(trial (\d+)\); (.*); (\d+) s", line)
+        assert match, line
+        assert float(match[1]) == pytest.approx(record["val_nll"], abs=6e-5)
+        assert float(match[2]) == pytest.approx(best_val, abs=6e-5) and match[3] == best_id
+        assert "units=16" in match[4] and "learning_rate=" in match[4]
+
+
+def test_progress_line_formats():
+    import keras_tuner as kt
+    from keras_tuner.engine import trial as trial_module
+
+    from keras_rnnreg.tuning.tuner import progress_line
+
+    hp = kt.HyperParameters()
+    hp.Fixed("units", 150)
+    hp.Fixed("learning_rate", 0.0071234)
+    hp.Fixed("tuner/epochs", 3)
+    hp.Fixed("tuner/trial_id", "00")
+    done = trial_module.Trial(hp, trial_id="02", status=trial_module.TrialStatus.COMPLETED)
+    done.score = 8.61234
+    best = trial_module.Trial(hp, trial_id="01", status=trial_module.TrialStatus.COMPLETED)
+    best.score = 8.59111
+    assert progress_line(done, 20, best, 41.2) == (
+        "trial 3/20 (id 02): val_nll 8.6123, best so far 8.5911 (trial 01); "
+        "units=150, learning_rate=0.007123, tuner/epochs=3; 41 s")
+    # Hyperband has no max_trials: no "/N".
+    assert progress_line(done, None, None, None).startswith("trial 3 (id 02): val_nll 8.6123; units=150")
+    failed = trial_module.Trial(hp, trial_id="04", status=trial_module.TrialStatus.FAILED,
+                                message="Traceback ...\n  line\nTrialDiverged: loss nan at epoch 1\n")
+    assert progress_line(failed, 20, best, 3.0) == "trial 5/20 (id 04) failed: TrialDiverged: loss nan at epoch 1"
 
 
 def test_summary_agrees_with_the_oracle_records(search_dir):
-    directory, _ = search_dir
+    directory, _, _ = search_dir
     with open(directory / "summary.json") as f:
         result = json.load(f)
     project_dir = result["project_dir"]
@@ -67,7 +121,7 @@ def test_summary_agrees_with_the_oracle_records(search_dir):
 
 
 def test_nan_trial_is_failed_and_the_search_goes_on(search_dir):
-    directory, _ = search_dir
+    directory, _, _ = search_dir
     result = json.loads((directory / "summary.json").read_text())
     statuses = {r["trial_id"]: r["status"] for r in result["trials"]}
     assert statuses == {"0": "COMPLETED", "1": "FAILED", "2": "COMPLETED", "3": "COMPLETED"}
@@ -87,7 +141,7 @@ def test_nan_trial_is_failed_and_the_search_goes_on(search_dir):
 
 
 def test_rerunning_a_finished_search_runs_no_trial(search_dir, capsys):
-    directory, argv = search_dir
+    directory, argv, _ = search_dir
     before = json.loads((directory / "summary.json").read_text())
     assert cli.main(argv) == 0
     after = json.loads((directory / "summary.json").read_text())
@@ -112,7 +166,9 @@ def test_other_tuners(kind, tmp_path, data_dir, capsys):
             pytest.skip("BayesianOptimization needs scikit-learn, not installed here")
     argv = ["--model", "rnn_do", "--tuner", kind, "--trials", "2", "--epochs", "2", "--patience", "0",
             "--directory", str(tmp_path), "--final", "none", *SMALL]
+    capsys.readouterr()
     assert cli.main(argv) == 0
+    assert "trial " not in capsys.readouterr().err  # --verbose 0: no progress lines
     result = json.loads((tmp_path / "summary.json").read_text())
     assert result["tuner"] == kind and result["trials"]
     assert all(r["status"] == "COMPLETED" for r in result["trials"])

@@ -108,6 +108,22 @@ def test_plain_compile_picks_the_same_whole_model_xla_as_compile_model(jsb_batch
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
+def test_the_zoo_builds_what_a_spec_declares(monkeypatch):
+    """What get() builds follows the spec's fields, not the model's name."""
+    import dataclasses
+
+    from keras_rnnreg import FastDropoutSimpleRNN
+
+    for source, name in (("rnn_nbr", "my_nbr"), ("rnn_ff", "my_ff"), ("rnn_fd", "my_fd")):
+        monkeypatch.setitem(models.SPECS, name, dataclasses.replace(models.SPECS[source], name=name))
+    assert len(models.get("my_nbr", units=8, l2=1e-2).losses) == 3
+    ff = models.get("my_ff", units=8, ff_sigma=0.05)
+    assert ff.get_layer("notes").weight_noise == "additive" and ff.get_layer("hidden").cell.input_noise == "additive"
+    assert isinstance(models.get("my_fd", units=8).get_layer("hidden"), FastDropoutSimpleRNN)
+    plain = models.get("rnn", units=8)
+    assert plain.losses == [] and plain.get_layer("notes").weight_noise is None
+
+
 def test_nbr_adds_penalties_on_all_three_matrices():
     model = models.get("rnn_nbr", units=8, l1=1e-3, l2=1e-2)
     assert len(model.losses) == 3

@@ -61,7 +61,7 @@ def _data_flags(fv):
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_float("divergence_threshold", 1e3, "A training loss above this (nats/frame), NaN or inf "
                        "fails the trial (<= 0 disables the threshold; NaN/inf always fail).", flag_values=fv)
-    flags.DEFINE_integer("verbose", 1, "0 quiet, 1 one line per trial.", flag_values=fv)
+    flags.DEFINE_integer("verbose", 1, "0 quiet, 1 one line per finished trial (on stderr).", flag_values=fv)
 
 
 def search_flags():
@@ -131,9 +131,33 @@ def summarize_flags():
     return fv
 
 
+PROG = "python -m keras_rnnreg tune"
+#: The three forms of ``tune`` (``search`` is the default subcommand and may be left out).
+USAGE_FORMS = (
+    ("search", "[search] --model MODEL --directory DIR [flags]",
+     "hyperparameter search (KerasTuner; resumes DIR when rerun; --distributed for a chief and workers)"),
+    ("sweep", "sweep --model MODEL --param NAME --values V1,V2,... --out FILE.csv [--plot FILE.png] [flags]",
+     "test NLL against one hyperparameter, the others fixed (figures 8-10)"),
+    ("summarize", "summarize --directory DIR [--project_name NAME]",
+     "rebuild summary.json / summary.md of an existing search folder (no training)"),
+)
+
+
+def help_text(fv, command):
+    """``tune --help``: the usage of every form, what each does, then the flags of ``command``."""
+    lines = []
+    for i, (_, form, _) in enumerate(USAGE_FORMS):
+        lines.append(f"{'usage: ' if i == 0 else '       '}{PROG} {form}")
+    lines += ["", "subcommands:"]
+    lines += [f"  {name:<10} {what}" for name, _, what in USAGE_FORMS]
+    lines += ["", f"'{PROG} SUBCOMMAND --help' lists the flags of a subcommand.", "",
+              f"flags of 'tune {command}':", fv.get_help()]
+    return "\n".join(lines)
+
+
 def _parse(fv, argv, prog):
     if any(a in ("-h", "--help", "-help", "--helpfull") for a in argv):
-        print(f"usage: python -m keras_rnnreg tune {prog} [flags]\n\n{fv.get_help()}")
+        print(help_text(fv, prog))
         return None, 0
     try:
         rest = fv([f"tune {prog}", *argv])

@@ -263,6 +263,7 @@ def _run_search(settings):
         fit_kwargs = dict(validation_data=valid, epochs=settings.epochs, verbose=0)
     tuner = build_tuner(settings)
     tuner.oracle.verbose = settings.verbose if not worker else 0
+    tuner.progress = settings.verbose  # one line per finished trial on stderr (0: none)
     error = None
     try:
         tuner.search(*fit_args, **fit_kwargs)

@@ -245,7 +245,7 @@ def parse_fixed(model_name, items):
 def _complete_fixed(model_name, fixed):
     """Infer ``penalty`` when only ``l1`` / ``l2`` of rnn_nbr are pinned."""
     fixed = dict(fixed or {})
-    if model_name == "rnn_nbr" and "penalty" not in fixed and ({"l1", "l2"} & set(fixed)):
+    if models.spec(model_name).norm_penalty and "penalty" not in fixed and ({"l1", "l2"} & set(fixed)):
         has = [k for k in ("l1", "l2") if k in fixed]
         fixed["penalty"] = "l1_l2" if len(has) == 2 else has[0]
     return fixed
@@ -319,7 +319,7 @@ def split_config(model_name, config):
             model_kwargs[name] = value
         elif name != "penalty":
             raise ValueError(f"model {model_name!r} has no hyperparameter {name!r}")
-    if model_name == "rnn_nbr":
+    if models.spec(model_name).norm_penalty:
         penalty = config.get("penalty")
         if penalty is not None:
             for key in ("l1", "l2"):

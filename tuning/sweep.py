@@ -31,7 +31,7 @@ import math
 import os
 import time
 
-from keras_rnnreg import rundir
+from keras_rnnreg import models, rundir
 
 from . import search_space
 from .hypermodel import TrialDiverged, build_model, trial_callbacks
@@ -60,7 +60,7 @@ def base_config(model_name, param, fixed=None, base=None):
         config.update({k: v for k, v in best["hyperparameters"].items() if not k.startswith("tuner/")})
     fixed = dict(fixed or {})
     config.update(fixed)
-    if model_name == "rnn_nbr" and param in ("l1", "l2"):
+    if models.spec(model_name).norm_penalty and param in ("l1", "l2"):
         other = "l2" if param == "l1" else "l1"
         if other in fixed:
             config["penalty"] = "l1_l2"
@@ -225,7 +225,8 @@ def plot_sweep(csv_path, out_path, title=None, logx="auto"):
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    fig.savefig(out_path, dpi=120)
+    suffix = os.path.splitext(str(out_path))[1]  # matplotlib picks the format from it
+    with rundir.atomic_path(out_path, suffix=suffix) as tmp:
+        fig.savefig(str(tmp), dpi=120)
     plt.close(fig)
     return out_path

@@ -15,7 +15,8 @@ The tuners are KerasTuner's own, extended by :class:`TrialMixin` with
   previous or the new version, never an empty file;
 - a seeded oracle for every ``seed``, 0 included (KerasTuner draws a random
   seed when its oracle gets 0): the oracle gets :func:`oracle_seed`;
-- one line per failed trial instead of KerasTuner's traceback;
+- one line per finished trial on stderr (:func:`progress_line`; ``progress = 0``
+  silences it), a failed one's instead of KerasTuner's traceback;
 - a test hook forcing chosen trials to diverge (``force_nan_trials`` or the
   environment variable ``KERAS_RNNREG_TUNE_FORCE_NAN_TRIALS="0,2"``): their
   ``learning_rate`` is set to 1e38, which makes the loss NaN.
@@ -28,6 +29,7 @@ Distributed mode is KerasTuner's: processes with ``KERASTUNER_TUNER_ID``
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import keras
@@ -171,12 +173,46 @@ def oracle_template(kind, seed, max_trials=50, max_epochs=200, hyperband_factor=
     return ORACLES[kind](**kwargs).get_state()
 
 
+def _format_value(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def progress_line(trial, max_trials=None, best=None, seconds=None):
+    """The line :meth:`TrialMixin.on_trial_end` prints to stderr for a finished trial.
+
+    ``trial 3/20 (id 02): val_nll 8.6123, best so far 8.5911 (trial 01); units=150, ...; 41 s``;
+    a failed trial: ``trial 2/20 (id 01) failed: <last line of its error>``. ``n`` is the
+    trial's number (its id + 1, ids being KerasTuner's 0-based counter), ``N`` the
+    search's ``max_trials`` (left out when there is none, as with Hyperband).
+    """
+    trial_id = str(trial.trial_id)
+    number = int(trial_id) + 1 if trial_id.isdigit() else trial_id
+    prefix = f"trial {number}/{max_trials} (id {trial_id})" if max_trials else f"trial {number} (id {trial_id})"
+    if trial.status != trial_module.TrialStatus.COMPLETED:
+        lines = [line for line in str(trial.message or "").strip().splitlines() if line.strip()]
+        status = "failed" if trial.status == trial_module.TrialStatus.FAILED else str(trial.status).lower()
+        return f"{prefix} {status}: {lines[-1] if lines else 'error'}"
+    text = f"{prefix}: val_nll " + (f"{float(trial.score):.4f}" if trial.score is not None else "n/a")
+    if best is not None and best.score is not None:
+        text += f", best so far {float(best.score):.4f} (trial {best.trial_id})"
+    values = {k: v for k, v in trial.hyperparameters.values.items()
+              if not k.startswith("tuner/") or k == "tuner/epochs"}
+    if values:
+        text += "; " + ", ".join(f"{k}={_format_value(v)}" for k, v in values.items())
+    if seconds is not None:
+        text += f"; {seconds:.0f} s"
+    return text
+
+
 class TrialMixin:
     """Behaviour shared by the three tuners (see the module docstring)."""
 
     def _init_mixin(self, seed, force_nan_trials):
         quiet_failed_trials()
         self.base_seed = int(seed)
+        self.progress = 1  # 0: no line per finished trial (search.run_search sets --verbose)
         self.force_nan_trials = set(force_nan_trials or ()) | _forced_from_env()
         if not is_worker():
             repair_oracle(self.oracle)
@@ -204,13 +240,28 @@ class TrialMixin:
             self.oracle.save()
         state_lib.atomic_json(os.path.join(self.project_dir, f"{self.tuner_id}.json"), self.get_state())
 
+    def on_trial_begin(self, trial):
+        self._trial_started = getattr(self, "_trial_started", {})
+        self._trial_started[trial.trial_id] = time.monotonic()
+        return super().on_trial_begin(trial)
+
     def on_trial_end(self, trial):
         # KerasTuner prints the full traceback of every failed trial; one line is enough
         # (the trial's message keeps the traceback, summary.json its last line).
-        if trial.status == trial_module.TrialStatus.FAILED and trial.message:
-            lines = [line for line in str(trial.message).strip().splitlines() if line.strip()]
-            print(f"trial {trial.trial_id} failed: {lines[-1] if lines else 'error'}", flush=True)
-        return super().on_trial_end(trial)
+        result = super().on_trial_end(trial)
+        if getattr(self, "progress", 1):
+            started = getattr(self, "_trial_started", {}).pop(trial.trial_id, None)
+            seconds = time.monotonic() - started if started is not None else None
+            best = None
+            try:
+                if trial.status == trial_module.TrialStatus.COMPLETED and trial.score is None:
+                    trial = self.oracle.get_trial(trial.trial_id)  # a worker's copy has no score
+                best = (self.oracle.get_best_trials(1) or [None])[0]
+            except Exception:  # the line is informative only; never fail a search over it
+                pass
+            print(progress_line(trial, getattr(self.oracle, "max_trials", None), best, seconds),
+                  file=sys.stderr, flush=True)
+        return result
 
     def search(self, *fit_args, **fit_kwargs):
         if is_chief():
