@@ -188,7 +188,7 @@ def test_failed_trials_print_one_line_each(tmp_path, data_dir, capsys):
     assert tune_cli.main(argv) == 1
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
-    failed = [line for line in captured.out.splitlines() if " failed: " in line]
+    failed = [line for line in captured.err.splitlines() if " failed: " in line]  # progress lines go to stderr
     assert len(failed) == 2 and all("training diverged" in line for line in failed)
     summary = json.loads((tmp_path / "d" / "summary.json").read_text())
     assert [t["status"] for t in summary["trials"]] == ["FAILED", "FAILED"]
