@@ -20,6 +20,20 @@ import numpy as np
 from keras import ops
 
 
+def _check_k(owner, k):
+    if int(k) != k or k < 1:
+        raise ValueError(f"{owner}: k must be an integer >= 1, got {k!r}")
+    return int(k)
+
+
+def _keep_per_column(values, k, seed_generator):
+    """``values`` ``(fan_in, units)`` with all but ``min(k, fan_in)`` random entries per column zeroed."""
+    # Rank a uniform draw within each column: the k smallest ranks survive.
+    scores = keras.random.uniform(tuple(values.shape), seed=seed_generator)
+    ranks = ops.argsort(ops.argsort(scores, axis=0), axis=0)
+    return values * ops.cast(ranks < min(k, values.shape[0]), values.dtype)
+
+
 @keras.saving.register_keras_serializable(package="keras_rnnreg")
 class SparseGaussian(keras.initializers.Initializer):
     """Exactly ``k`` nonzero Gaussian incoming weights per unit.
@@ -34,11 +48,9 @@ class SparseGaussian(keras.initializers.Initializer):
     """
 
     def __init__(self, k=15, stddev=1.0, seed=None):
-        if int(k) != k or k < 1:
-            raise ValueError(f"SparseGaussian: k must be an integer >= 1, got {k!r}")
+        self.k = _check_k("SparseGaussian", k)
         if not stddev > 0:
             raise ValueError(f"SparseGaussian: stddev must be > 0, got {stddev!r}")
-        self.k = int(k)
         self.stddev = float(stddev)
         self.seed = seed
         self._seed_generator = keras.random.SeedGenerator(seed)
@@ -46,13 +58,8 @@ class SparseGaussian(keras.initializers.Initializer):
     def __call__(self, shape, dtype=None):
         if len(shape) != 2:
             raise ValueError(f"SparseGaussian needs a 2-D shape (fan_in, units), got {shape}")
-        fan_in = shape[0]
         values = keras.random.normal(shape, stddev=self.stddev, dtype=dtype, seed=self._seed_generator)
-        # Rank a uniform draw within each column: the k smallest ranks survive.
-        scores = keras.random.uniform(shape, seed=self._seed_generator)
-        ranks = ops.argsort(ops.argsort(scores, axis=0), axis=0)
-        mask = ops.cast(ranks < min(self.k, fan_in), values.dtype)
-        return values * mask
+        return _keep_per_column(values, self.k, self._seed_generator)
 
     def get_config(self):
         return {"k": self.k, "stddev": self.stddev, "seed": self.seed}
@@ -107,10 +114,8 @@ class SparsifyColumns(keras.initializers.Initializer):
     """
 
     def __init__(self, base, k=15, seed=None):
-        if int(k) != k or k < 1:
-            raise ValueError(f"SparsifyColumns: k must be an integer >= 1, got {k!r}")
         self.base = keras.initializers.get(base)
-        self.k = int(k)
+        self.k = _check_k("SparsifyColumns", k)
         self.seed = seed
         self._seed_generator = keras.random.SeedGenerator(seed)
 
@@ -118,9 +123,7 @@ class SparsifyColumns(keras.initializers.Initializer):
         if len(shape) != 2:
             raise ValueError(f"SparsifyColumns needs a 2-D shape (fan_in, units), got {shape}")
         values = ops.convert_to_tensor(self.base(shape, dtype=dtype), dtype=dtype or "float32")
-        scores = keras.random.uniform(shape, seed=self._seed_generator)
-        ranks = ops.argsort(ops.argsort(scores, axis=0), axis=0)
-        return values * ops.cast(ranks < min(self.k, shape[0]), values.dtype)
+        return _keep_per_column(values, self.k, self._seed_generator)
 
     def get_config(self):
         return {"base": keras.initializers.serialize(self.base), "k": self.k, "seed": self.seed}
