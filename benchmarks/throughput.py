@@ -172,7 +172,7 @@ class Bench:
         return statistics.median(w / c for w, c in zip(self.train_fps, self.train_cpu_fps))
 
     def warm_up(self):
-        self.model.fit(self.train_ds, epochs=1, verbose=0)
+        self.model.fit(self.train_ds, epochs=1, verbose=0, shuffle=False)
         self.model.predict(self.infer_ds, verbose=0)
 
     # CPU time of the whole process (all threads): the compute a model costs.
@@ -187,7 +187,7 @@ class Bench:
         return frames / wall, frames / max(cpu, 1e-9)
 
     def train_once(self):
-        return self._timed(lambda: self.model.fit(self.train_ds, epochs=1, verbose=0), self.frames)
+        return self._timed(lambda: self.model.fit(self.train_ds, epochs=1, verbose=0, shuffle=False), self.frames)
 
     def infer_once(self):
         return self._timed(lambda: self.model.predict(self.infer_ds, verbose=0), self.infer_frames)
@@ -354,20 +354,20 @@ def memory_worker(name, batch, units, length, steps, seed):
     train_ds, _ = make_datasets(batch, length, steps, seed)
     keras.utils.set_random_seed(seed)
     model = compile_for_benchmark(build(name, units, seed))
-    model.fit(train_ds, epochs=1, verbose=0)
+    model.fit(train_ds, epochs=1, verbose=0, shuffle=False)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across
     # fork and exec, so a worker would report the benchmark process's peak.
     warm_peak_kib = _proc_status_kib("VmHWM")
     if _allocator_keeps_statistics(tf):
         tf.config.experimental.reset_memory_stats("CPU:0")
         before = tf.config.experimental.get_memory_info("CPU:0")["current"]
-        model.fit(train_ds, epochs=1, verbose=0)
+        model.fit(train_ds, epochs=1, verbose=0, shuffle=False)
         growth = tf.config.experimental.get_memory_info("CPU:0")["peak"] - before
         method = "allocator peak"
     else:
         resettable = _reset_peak_rss()
         before = _proc_status_kib("VmRSS") if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        model.fit(train_ds, epochs=1, verbose=0)
+        model.fit(train_ds, epochs=1, verbose=0, shuffle=False)
         peak = _proc_status_kib("VmHWM") if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         growth = 1024 * (peak - before)
         method = "VmHWM reset" if resettable else "ru_maxrss growth"

@@ -36,13 +36,21 @@ def search_dir(tmp_path_factory, data_dir):
     argv = ["--model", "rnn_mns", "--dataset", "jsb_chorales", "--trials", "4", "--epochs", "2",
             "--patience", "1", "--seed", "0", "--directory", str(directory), "--force_nan_trials", "1", *SMALL]
     err = io.StringIO()
-    with contextlib.redirect_stderr(err):  # --verbose 1 (the last flag wins): one line per trial
-        assert cli.main([*argv, "--verbose", "1"]) == 0
-    return directory, argv, err.getvalue()
+    import warnings
+
+    with contextlib.redirect_stderr(err), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cli.main([*argv, "--verbose", "1"]) == 0  # --verbose 1 (the last flag wins): one line per trial
+    return directory, argv, err.getvalue(), [str(w.message) for w in caught]
+
+
+def test_trials_fit_without_keras_shuffle_warning(search_dir):
+    """The window pipeline shuffles itself; fit is told so (no shuffle=True UserWarning per trial)."""
+    assert not [m for m in search_dir[3] if "shuffle=True" in m]
 
 
 def test_one_progress_line_per_finished_trial(search_dir):
-    directory, _, err = search_dir
+    directory, _, err, _ = search_dir
     lines = [line for line in err.splitlines() if line.startswith("trial ")]
     assert len(lines) == 4, err
     result = json.loads((directory / "summary.json").read_text())
@@ -91,7 +99,7 @@ def test_progress_line_formats():
 
 
 def test_summary_agrees_with_the_oracle_records(search_dir):
-    directory, _, _ = search_dir
+    directory, _, _, _ = search_dir
     with open(directory / "summary.json") as f:
         result = json.load(f)
     project_dir = result["project_dir"]
@@ -121,7 +129,7 @@ def test_summary_agrees_with_the_oracle_records(search_dir):
 
 
 def test_nan_trial_is_failed_and_the_search_goes_on(search_dir):
-    directory, _, _ = search_dir
+    directory, _, _, _ = search_dir
     result = json.loads((directory / "summary.json").read_text())
     statuses = {r["trial_id"]: r["status"] for r in result["trials"]}
     assert statuses == {"0": "COMPLETED", "1": "FAILED", "2": "COMPLETED", "3": "COMPLETED"}
@@ -141,7 +149,7 @@ def test_nan_trial_is_failed_and_the_search_goes_on(search_dir):
 
 
 def test_rerunning_a_finished_search_runs_no_trial(search_dir, capsys):
-    directory, argv, _ = search_dir
+    directory, argv, _, _ = search_dir
     before = json.loads((directory / "summary.json").read_text())
     assert cli.main(argv) == 0
     after = json.loads((directory / "summary.json").read_text())

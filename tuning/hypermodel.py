@@ -134,4 +134,5 @@ class RNNHyperModel(kt.HyperModel):
         callbacks = list(kwargs.pop("callbacks", None) or [])
         callbacks += trial_callbacks(self.patience, self.divergence_threshold)
         kwargs.setdefault("verbose", 0)
+        kwargs.setdefault("shuffle", False)  # the window pipeline shuffles, reproducibly
         return model.fit(*args, callbacks=callbacks, **kwargs)

@@ -210,7 +210,7 @@ def _final_model(settings, tuner, best, splits):
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_model(settings.model, config, seed=settings.seed, jit_compile=settings.jit_compile)
     train, valid = fit_datasets(splits, settings.window, settings.batch_size, settings.seed)
-    model.fit(train, validation_data=valid, epochs=settings.epochs, verbose=0,
+    model.fit(train, validation_data=valid, epochs=settings.epochs, verbose=0, shuffle=False,
               callbacks=trial_callbacks(settings.patience, settings.divergence_threshold,
                                         restore_best_weights=True))
     return model

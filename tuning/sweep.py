@@ -146,7 +146,7 @@ def run_sweep(model_name, param, values, seeds=(0,), out=None, dataset="jsb_chor
                        status="ok", val_nll="", test_nll="", epochs=0)
             history = keras.callbacks.History()
             try:
-                model.fit(train, validation_data=valid_ds, epochs=epochs, verbose=0,
+                model.fit(train, validation_data=valid_ds, epochs=epochs, verbose=0, shuffle=False,
                           callbacks=[history, *trial_callbacks(patience, divergence_threshold,
                                                                restore_best_weights=True)])
             except TrialDiverged:
