@@ -71,6 +71,10 @@ RECIPES = {
         "variants": True,
     },
 }
+# The same with a longer early-stopping patience (their runs had no early stopping: up to
+# 600 minutes, the best validation epoch kept).
+RECIPES["fd_notebook_long"] = {**RECIPES["fd_notebook"],
+                               "training": {**RECIPES["fd_notebook"]["training"], "epochs": 800, "patience": 150}}
 # The plain RNN with the same notebook settings (no dropout): the well-initialized baseline
 # the paper compares against, trained the way the authors trained their best model.
 RECIPES["rnn_notebook"] = {
