@@ -250,9 +250,7 @@ def _main_train(fv, args):
     overrides = hyperparameter_overrides(fv, fv.model)
     run_dir = fv.run_dir if fv.run_dir is not None else training.default_run_dir(fv.model, fv.dataset, fv.seed)
     jit = {"auto": "auto", "true": True, "false": False}[fv.jit_compile]
-    run_dir = os.path.abspath(run_dir)  # named in full, first and last: where to look while it runs
-    if fv.verbose:
-        print(f"{PROG} train: {fv.model} on {fv.dataset}, run_dir {run_dir}", file=sys.stderr)
+    run_dir = os.path.abspath(run_dir)  # named in full, first (by train) and last: where to look
     metrics = training.train(
         fv.model, fv.dataset, run_dir,
         hyperparameters=overrides, epochs=fv.epochs, batch_size=fv.batch_size, optimizer=fv.optimizer,

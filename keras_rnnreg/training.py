@@ -348,6 +348,7 @@ def train(
     except OSError as e:
         raise rundir.RunDirError(f"cannot create run_dir {str(rd.path)!r}: {e.strerror or e}") from None
     with locking.hold(rd.lock, f"run_dir {str(rd.path)!r}"):
+        say(f"{model} on {dataset}: run_dir {os.path.abspath(rd.path)}")
         # ---- decide: fresh start, resume, or nothing to do ----
         state = None
         if rd.path.is_dir():

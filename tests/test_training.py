@@ -178,7 +178,7 @@ def test_sigkill_then_rerun_resumes(tmp_path, data_dir):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resuming {run} after epoch" in done.stderr
-    assert f"train: rnn on jsb_chorales, run_dir {run}\n" in done.stderr  # named in full at the start
+    assert f"rnn on jsb_chorales: run_dir {run}\n" in done.stderr  # named in full at the start
     assert "test NLL:" in done.stdout and f"run_dir {run})" in done.stdout
     # Keras reports only the epochs after the checkpoint.
     assert "Epoch 1/6" not in done.stdout and "Epoch 6/6" in done.stdout
