@@ -360,7 +360,7 @@ def train(
                 rd.clear()
                 state = None
             elif old_config is not None:
-                diff = _difference(_identity(old_config), _identity(config))
+                diff = _difference(old_config, config)
                 if diff is not None:
                     raise rundir.RunDirError(
                         f"run_dir {str(rd.path)!r} holds a different run ({diff}); "
