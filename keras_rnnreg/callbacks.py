@@ -25,7 +25,7 @@ import time
 import keras
 import numpy as np
 
-from keras_rnnreg import faults, rundir
+from keras_rnnreg import defaults, faults, rundir
 from keras_rnnreg.initializers import spectral_radius
 
 HISTORY_FIELDS = ("epoch", "loss", "nll", "val_loss", "val_nll", "spectral_radius")
@@ -97,9 +97,7 @@ class SpectralRadiusLogger(keras.callbacks.Callback):
         self._write()
 
 
-#: A training loss above this many nats per frame counts as divergence
-#: (predicting 0.5 for every note costs 88 ln 2 = 61 nats; an untrained model ~15).
-DIVERGENCE_THRESHOLD = 1000.0
+DIVERGENCE_THRESHOLD = defaults.DIVERGENCE_THRESHOLD
 
 
 class HistoryWriter(keras.callbacks.Callback):

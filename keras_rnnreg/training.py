@@ -39,7 +39,7 @@ import keras
 import numpy as np
 
 from keras_rnnreg import callbacks as cb
-from keras_rnnreg import evaluation, export, locking, models, optim, plots, rundir
+from keras_rnnreg import defaults, evaluation, export, locking, models, optim, plots, rundir
 
 #: Defaults of :func:`train` (and of the ``train`` command), picked by measurement
 #: on JSB Chorales with 2 CPU cores (test NLL in nats per time step, early
@@ -59,20 +59,7 @@ from keras_rnnreg import evaluation, export, locking, models, optim, plots, rund
 #: SGD with Nesterov momentum (the paper's optimizer) overfits within ~15
 #: epochs at step sizes that make progress in minutes; Adam reaches a better
 #: minimum sooner. Pass ``optimizer="sgd"`` for the paper's setting.
-DEFAULTS = {
-    "model": "rnn",
-    "dataset": "jsb_chorales",
-    "epochs": 200,
-    "batch_size": 8,
-    "optimizer": "adam",
-    "learning_rate": 1e-3,
-    "momentum": 0.9,
-    "decay": 0.9,
-    "clipnorm": 5.0,
-    "patience": 20,
-    "seed": 0,
-    "window": 100,
-}
+DEFAULTS = defaults.TRAINING
 
 #: Settings that must match for a run directory to be resumed or reused.
 IDENTITY_KEYS = (

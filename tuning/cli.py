@@ -35,6 +35,8 @@ import sys
 
 from absl import flags
 
+from keras_rnnreg.defaults import DIVERGENCE_THRESHOLD, TRAINING, TRIALS
+
 SUBCOMMANDS = ("search", "sweep", "summarize")
 # Flags of the launcher only (not passed on to the chief and workers).
 LAUNCHER_FLAGS = ("distributed", "workers", "oracle_ip", "oracle_port", "timeout", "overwrite")
@@ -45,12 +47,12 @@ def _data_flags(fv):
     flags.DEFINE_string("dataset", "jsb_chorales", "Benchmark dataset name.", flag_values=fv)
     flags.DEFINE_string("data_dir", None, "Data folder (default: KERAS_RNNREG_DATA_DIR / cache).",
                         flag_values=fv)
-    flags.DEFINE_integer("epochs", 200, "Maximum epochs of each trial / run (early stopping ends most sooner).",
+    flags.DEFINE_integer("epochs", TRAINING["epochs"], "Maximum epochs of each trial / run (early stopping ends most sooner).",
                          lower_bound=1, flag_values=fv)
-    flags.DEFINE_integer("patience", 10, "Early-stopping patience in epochs on val_nll (0: none).",
+    flags.DEFINE_integer("patience", TRAINING["patience"], "Early-stopping patience in epochs on val_nll (0: none).",
                          lower_bound=0, flag_values=fv)
-    flags.DEFINE_integer("batch_size", 32, "Windows per batch.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_integer("window", 100, "Training/validation window length.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("batch_size", TRAINING["batch_size"], "Windows per batch.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("window", TRAINING["window"], "Training/validation window length.", lower_bound=1, flag_values=fv)
     flags.DEFINE_multi_string("fixed", [], "Pin a hyperparameter: name=value (repeatable), "
                               "e.g. --fixed units=64.", flag_values=fv)
     flags.DEFINE_integer("max_train_sequences", None, "Use only the first N training sequences.",
@@ -59,7 +61,7 @@ def _data_flags(fv):
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("max_test_sequences", None, "Use only the first N test sequences.",
                          lower_bound=1, flag_values=fv)
-    flags.DEFINE_float("divergence_threshold", 1e3, "A training loss above this (nats/frame), NaN or inf "
+    flags.DEFINE_float("divergence_threshold", DIVERGENCE_THRESHOLD, "A training loss above this (nats/frame), NaN or inf "
                        "fails the trial (<= 0 disables the threshold; NaN/inf always fail).", flag_values=fv)
     flags.DEFINE_integer("verbose", 1, "0 quiet, 1 one line per finished trial (on stderr).", flag_values=fv)
 
@@ -72,7 +74,7 @@ def search_flags():
                         flag_values=fv)
     flags.DEFINE_string("project_name", None, "KerasTuner project name (default MODEL_DATASET).",
                         flag_values=fv)
-    flags.DEFINE_integer("trials", 50, "Number of configurations (ignored by hyperband).", lower_bound=1,
+    flags.DEFINE_integer("trials", TRIALS, "Number of configurations (ignored by hyperband).", lower_bound=1,
                          flag_values=fv)
     flags.DEFINE_integer("seed", 0, "Seed of the oracle, the models and the data order (the same seed gives "
                          "the same trials).", lower_bound=0, flag_values=fv)

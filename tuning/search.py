@@ -18,7 +18,7 @@ import json
 import os
 import time
 
-from keras_rnnreg import models, rundir
+from keras_rnnreg import defaults, models, rundir
 
 from . import state as state_lib
 from . import summary as summary_lib
@@ -49,17 +49,17 @@ class SearchSettings:
     dataset: str = "jsb_chorales"
     data_dir: str | None = None
     project_name: str | None = None
-    trials: int = 50
-    epochs: int = 200
-    patience: int = 10
+    trials: int = defaults.TRIALS
+    epochs: int = defaults.TRAINING["epochs"]
+    patience: int = defaults.TRAINING["patience"]
     seed: int = 0
     tuner: str = "random"
-    batch_size: int = 32
-    window: int = 100
+    batch_size: int = defaults.TRAINING["batch_size"]
+    window: int = defaults.TRAINING["window"]
     fixed: dict = dataclasses.field(default_factory=dict)
     final: str = "reload"
     max_consecutive_failed_trials: int = 10
-    divergence_threshold: float | None = 1e3
+    divergence_threshold: float | None = defaults.DIVERGENCE_THRESHOLD
     overwrite: bool = False
     repair: bool = False
     max_train_sequences: int | None = None

@@ -31,7 +31,7 @@ import math
 import os
 import time
 
-from keras_rnnreg import models, rundir
+from keras_rnnreg import defaults, models, rundir
 
 from . import search_space
 from .hypermodel import TrialDiverged, build_model, trial_callbacks
@@ -96,9 +96,10 @@ def _key(model, dataset, param, value, seed):
 
 
 def run_sweep(model_name, param, values, seeds=(0,), out=None, dataset="jsb_chorales", data_dir=None,
-              epochs=200, patience=10, batch_size=32, window=100, fixed=None, base=None,
+              epochs=defaults.TRAINING["epochs"], patience=defaults.TRAINING["patience"],
+              batch_size=defaults.TRAINING["batch_size"], window=defaults.TRAINING["window"], fixed=None, base=None,
               max_train_sequences=None, max_valid_sequences=None, max_test_sequences=None,
-              divergence_threshold=1e3, verbose=1, jit_compile="auto"):
+              divergence_threshold=defaults.DIVERGENCE_THRESHOLD, verbose=1, jit_compile="auto"):
     """Train ``model_name`` once per (value of ``param``, seed); return the CSV rows.
 
     Args:
