@@ -5,8 +5,10 @@ be restored from a previous, interrupted run:
 
 * :class:`SpectralRadiusLogger` adds ``spectral_radius`` (of ``W_hh``) to the
   epoch logs (so it lands in the history) and writes it to a CSV file.
+* :class:`DivergenceGuard` stops (or fails) a run whose loss is NaN, inf or
+  exploding: the one divergence check of ``train``, tuner trials and sweeps.
 * :class:`HistoryWriter` keeps ``history.csv`` and a "running" ``metrics.json``
-  up to date after every epoch and flags divergence (a non-finite loss).
+  up to date after every epoch.
 * :class:`ResumableEarlyStopping` is :class:`keras.callbacks.EarlyStopping`
   whose state (best value, best epoch, patience counter, best weights) survives
   a restart.
@@ -100,64 +102,96 @@ class SpectralRadiusLogger(keras.callbacks.Callback):
 DIVERGENCE_THRESHOLD = defaults.DIVERGENCE_THRESHOLD
 
 
-class HistoryWriter(keras.callbacks.Callback):
-    """Write ``history.csv`` and a "running" ``metrics.json`` after every epoch.
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stop training, or fail it, when the loss diverges.
 
-    Also detects divergence: when a batch or epoch loss (or the validation
-    loss) is not finite or exceeds ``divergence_threshold``, training is
-    stopped, :attr:`diverged_epoch` is set (1-based) and :attr:`divergence`
-    says what happened.
+    After every batch it checks the training loss, after every epoch the
+    epoch's ``loss``, ``val_loss`` and ``val_nll``: a value that is NaN,
+    infinite or above ``threshold`` (nats per frame) sets :attr:`divergence`
+    (what happened) and :attr:`diverged_epoch` (1-based) for the first such
+    value, and sets ``model.stop_training``. With ``error`` set it then also
+    raises ``error(message)`` (a tuner trial raises ``TrialDiverged``, so
+    KerasTuner records the trial as failed). It replaces
+    :class:`keras.callbacks.TerminateOnNaN`, which neither catches an
+    exploding finite loss nor says why training stopped.
 
     Args:
-        history_path: the CSV file.
-        rows: history rows of an interrupted run (epochs are 1-based).
-        on_epoch: optional ``fn(rows)`` called after writing (e.g. to refresh
-            ``metrics.json``).
-        divergence_threshold: loss (nats per frame) above which a run has diverged.
+        threshold: the largest acceptable loss (``None``: only NaN / inf count).
+        error: exception class to raise on divergence, or ``None``.
     """
 
-    def __init__(self, history_path, rows=None, on_epoch=None, divergence_threshold=DIVERGENCE_THRESHOLD):
+    def __init__(self, threshold=DIVERGENCE_THRESHOLD, error=None):
         super().__init__()
-        self.history_path = pathlib.Path(history_path)
-        self.rows = [dict(r) for r in (rows or [])]
-        self.on_epoch = on_epoch
-        self.divergence_threshold = float(divergence_threshold)
-        self.diverged_epoch = None
+        self.threshold = None if threshold is None else float(threshold)
+        self.error = error
         self.divergence = None
+        self.diverged_epoch = None
         self._epoch = 0
 
-    def _check(self, key, value):
-        if self.divergence is not None or value is None:
+    def _check(self, key, value, where):
+        if value is None:
             return
         try:
             value = float(keras.ops.convert_to_numpy(value))
         except (TypeError, ValueError):
             return
         if not math.isfinite(value):
-            self.divergence = f"{key} is {value}"
-        elif value > self.divergence_threshold:
-            self.divergence = f"{key} {value:.4g} exceeds the divergence threshold {self.divergence_threshold:g}"
-        if self.divergence is not None:
-            self.diverged_epoch = self._epoch + 1
-            self.model.stop_training = True
+            what = f"{key} is {value}"
+        elif self.threshold is not None and value > self.threshold:
+            what = f"{key} {value:.4g} exceeds the divergence threshold {self.threshold:g}"
+        else:
+            return
+        if self.divergence is None:
+            self.divergence, self.diverged_epoch = what, self._epoch + 1
+        self.model.stop_training = True
+        if self.error is not None:
+            raise self.error(f"training diverged: {what} at {where}")
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        self._check("loss", (logs or {}).get("loss"))
+        self._check("loss", (logs or {}).get("loss"), f"batch {batch} of epoch {self._epoch + 1}")
 
     def on_epoch_end(self, epoch, logs=None):
         self._epoch = epoch
-        logs = dict(logs or {})
+        for key in ("loss", "val_loss", "val_nll"):
+            self._check(key, (logs or {}).get(key), f"the end of epoch {epoch + 1}")
+
+
+class HistoryWriter(keras.callbacks.Callback):
+    """Write ``history.csv`` and a "running" ``metrics.json`` after every epoch.
+
+    Not :class:`keras.callbacks.CSVLogger` (``append=True``): it appends a line
+    in place, so a kill mid-write leaves a partial row, and after a resume the
+    rows of epochs newer than the checkpoint would stay. This one rewrites the
+    file atomically from rows the checkpoint carries (1-based epochs, like
+    ``metrics.json``), so the file always matches the committed state.
+    Likewise the best weights are kept by :class:`ResumableEarlyStopping` in
+    epoch-named files rather than :class:`keras.callbacks.ModelCheckpoint`
+    (``save_best_only``), which overwrites one file before the epoch is
+    committed.
+
+    Args:
+        history_path: the CSV file.
+        rows: history rows of an interrupted run (epochs are 1-based).
+        on_epoch: optional ``fn(rows)`` called after writing (e.g. to refresh
+            ``metrics.json``).
+    """
+
+    def __init__(self, history_path, rows=None, on_epoch=None):
+        super().__init__()
+        self.history_path = pathlib.Path(history_path)
+        self.rows = [dict(r) for r in (rows or [])]
+        self.on_epoch = on_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1}
-        for key, value in logs.items():
+        for key, value in (logs or {}).items():
             try:
                 row[key] = float(keras.ops.convert_to_numpy(value))
             except (TypeError, ValueError):
                 continue
-        for key in ("loss", "val_loss", "val_nll"):
-            self._check(key, logs.get(key))
         self.rows = [r for r in self.rows if int(float(r["epoch"])) <= epoch]
         self.rows.append(row)
         fields = list(HISTORY_FIELDS)

@@ -154,6 +154,27 @@ def read_csv(path):
         return []
 
 
+def differences(saved, current, keys, labels=None):
+    """The settings among ``keys`` that differ, as ``"key: <saved> there, <current> now"`` lines.
+
+    The one resume check of ``train`` (its ``config.json``) and ``tune`` (its
+    ``search_config.json``): a dict-valued setting is compared entry by entry,
+    its lines named ``"<label> <entry>"`` (``labels`` maps a key to its label,
+    e.g. ``{"hyperparameters": "hyperparameter"}``).
+    """
+    labels = labels or {}
+    found = []
+    for key in keys:
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            label = labels.get(key, key)
+            found.extend(f"{label} {k}: {a.get(k)!r} there, {b.get(k)!r} now"
+                         for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+        elif a != b:
+            found.append(f"{key}: {a!r} there, {b!r} now")
+    return found
+
+
 def atomic_save_model(model, path):
     """``model.save(path)`` (a ``.keras`` file), atomically."""
     with atomic_path(path, suffix=".keras") as tmp:

@@ -2,11 +2,13 @@
 
 :func:`train` is the Python API behind ``python -m keras_rnnreg train``:
 
-* SGD with Nesterov momentum (the paper's optimizer; ``rmsprop`` and ``adam``
+* the one training loop of train, tune and sweep (:func:`keras_rnnreg.fitting.fit`)
+  with the shared defaults (:data:`keras_rnnreg.defaults.TRAINING`): Adam by default
+  (``sgd`` with Nesterov momentum, the paper's, ``rmsprop`` and ``rmsprop_nesterov``
   selectable), gradient clipping by norm;
 * early stopping on ``val_nll`` with the best weights restored;
-* :class:`keras.callbacks.TerminateOnNaN` and a divergence check (a run whose
-  loss becomes NaN/inf ends with status ``"diverged"``);
+* a divergence guard (:class:`~keras_rnnreg.callbacks.DivergenceGuard`: a run whose
+  loss becomes NaN, inf or exceeds 1000 nats per frame ends with status ``"diverged"``);
 * resumable: a checkpoint in ``<run_dir>/backup``
   (:class:`~keras_rnnreg.callbacks.AtomicBackupAndRestore`) is written
   (atomically) after every epoch; running the
@@ -39,7 +41,7 @@ import keras
 import numpy as np
 
 from keras_rnnreg import callbacks as cb
-from keras_rnnreg import defaults, evaluation, export, locking, models, optim, plots, rundir
+from keras_rnnreg import defaults, evaluation, export, fitting, locking, models, optim, plots, rundir
 
 #: Defaults of :func:`train` (and of the ``train`` command), picked by measurement
 #: on JSB Chorales with 2 CPU cores (test NLL in nats per time step, early
@@ -124,30 +126,8 @@ def _resolve_hyperparameters(model, hyperparameters, seed):
     return full
 
 
-def _limit(sequences, maximum, split):
-    if maximum is None:
-        return list(sequences)
-    if maximum > len(sequences):
-        return list(sequences)
-    if maximum < 1:
-        raise ValueError(f"max_{split}_sequences must be >= 1, got {maximum}")
-    return list(sequences[:maximum])
-
-
-def load_splits(dataset, data_dir=None, source="mat", max_train_sequences=None,
-                max_valid_sequences=None, max_test_sequences=None):
-    """Load a benchmark and keep at most the first ``max_*_sequences`` of each split.
-
-    Returns ``{"train"|"valid"|"test": [array (T, 88)]}``.
-    """
-    from keras_rnnreg import data_pipelines
-
-    splits = data_pipelines.load_dataset(dataset, data_dir, source=source)
-    return {
-        "train": _limit(splits["train"], max_train_sequences, "train"),
-        "valid": _limit(splits["valid"], max_valid_sequences, "valid"),
-        "test": _limit(splits["test"], max_test_sequences, "test"),
-    }
+#: The benchmark's splits, cut to their first N sequences (the one loader of train, tune and sweep).
+load_splits = fitting.load_splits
 
 
 # Identity settings added after run directories existed: an old config without
@@ -161,16 +141,9 @@ def _identity(config):
 
 def _difference(old, new):
     """A short description of the first identity setting that differs, or ``None``."""
-    old, new = _identity(old), _identity(new)
-    for key in IDENTITY_KEYS:
-        a, b = old.get(key), new.get(key)
-        if key == "hyperparameters" and isinstance(a, dict) and isinstance(b, dict):
-            for hp in sorted(set(a) | set(b)):
-                if a.get(hp) != b.get(hp):
-                    return f"hyperparameter {hp}: {a.get(hp)!r} there, {b.get(hp)!r} now"
-        elif a != b:
-            return f"{key}: {a!r} there, {b!r} now"
-    return None
+    found = rundir.differences(_identity(old), _identity(new), IDENTITY_KEYS,
+                               labels={"hyperparameters": "hyperparameter"})
+    return found[0] if found else None
 
 
 def _refuse_changed_budget(rd, old_config, old_metrics, epochs, patience):
@@ -373,8 +346,7 @@ def train(
         # ---- data, model ----
         keras.utils.set_random_seed(seed)
         splits = load_splits(dataset, data_dir, source, max_train_sequences, max_valid_sequences, max_test_sequences)
-        train_ds = data_pipelines.make_window_dataset(splits["train"], window, batch_size, shuffle=True, seed=seed)
-        valid_ds = data_pipelines.make_window_dataset(splits["valid"], window, batch_size, shuffle=False)
+        train_ds, valid_ds = fitting.window_datasets(splits, window, batch_size, seed)
         net = models.get(model, **hp)
         net_optimizer = optim.make_optimizer(optimizer, learning_rate, float(momentum), clipnorm, float(decay))
         optim.compile_model(net, net_optimizer, jit_compile=jit_compile)
@@ -419,8 +391,9 @@ def train(
 
         sr_logger = cb.SpectralRadiusLogger(rd.spectral_radius, rows=state.get("spectral_radius"))
         history = cb.HistoryWriter(rd.history, rows=state.get("history"), on_epoch=running_metrics)
+        guard = cb.DivergenceGuard(cb.DIVERGENCE_THRESHOLD)
         stopper = cb.ResumableEarlyStopping(
-            monitor="val_nll", mode="min", patience=patience if patience > 0 else epochs + 1,
+            monitor=fitting.MONITOR, mode="min", patience=patience if patience > 0 else epochs + 1,
             restore_best_weights=True, verbose=1 if verbose else 0,
             best_weights_path=rd.backup / "best_weights.npz", state=state.get("early_stopping"),
         )
@@ -436,8 +409,8 @@ def train(
             }
 
         backup = cb.AtomicBackupAndRestore(rd.backup, extra_state=extra_state,
-                                           skip_if=lambda: history.divergence is not None)
-        callbacks = [sr_logger, keras.callbacks.TerminateOnNaN(), history, stopper]
+                                           skip_if=lambda: guard.divergence is not None)
+        callbacks = [sr_logger, history, stopper]
         if tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(log_dir=os.fspath(rd.tensorboard), write_graph=False))
         callbacks.append(backup)
@@ -456,8 +429,8 @@ def train(
         else:
             try:
                 # The backup restores the committed weights; the epoch to go on from is fit's argument.
-                net.fit(train_ds, validation_data=valid_ds, epochs=epochs, initial_epoch=resumed_from,
-                        verbose=verbose, callbacks=callbacks, shuffle=False)  # the window pipeline shuffles, reproducibly
+                fitting.fit(net, train_ds, valid_ds, epochs=epochs, initial_epoch=resumed_from, verbose=verbose,
+                            stopper=stopper, guard=guard, callbacks=callbacks)
             except KeyboardInterrupt:
                 metrics = {**(rd.read_metrics() or {}), "status": STATUS_INTERRUPTED,
                            "message": "interrupted; run the same command again to resume"}
@@ -465,11 +438,11 @@ def train(
                 raise
 
         epochs_done = len(history.rows)
-        divergence = history.divergence
+        divergence = guard.divergence
         if divergence is None and not all(np.all(np.isfinite(w)) for w in net.get_weights()):
             divergence = "the weights are not finite"
         if divergence is not None:
-            epoch = history.diverged_epoch or epochs_done
+            epoch = guard.diverged_epoch or epochs_done
             message = (
                 f"training diverged in epoch {epoch} ({divergence}) with "
                 f"learning_rate={learning_rate:g}, clipnorm={clipnorm}; try a smaller --learning_rate "

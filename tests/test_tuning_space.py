@@ -11,7 +11,8 @@ import pytest
 
 from keras_rnnreg import models
 from keras_rnnreg.tuning import cli, search_space, summary, tuner
-from keras_rnnreg.tuning.hypermodel import DivergenceGuard, RNNHyperModel, TrialDiverged
+from keras_rnnreg.callbacks import DivergenceGuard
+from keras_rnnreg.tuning.hypermodel import RNNHyperModel, TrialDiverged
 
 TUNING_DIR = pathlib.Path(search_space.__file__).resolve().parent
 
@@ -120,7 +121,7 @@ class _Model:
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), 5e3])
 def test_divergence_guard_raises_failed_trial_error(value):
-    guard = DivergenceGuard(threshold=1e3)
+    guard = DivergenceGuard(threshold=1e3, error=TrialDiverged)
     guard.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
     guard.on_train_batch_end(0, {"loss": 10.0})
     with pytest.raises(TrialDiverged) as info:
@@ -132,7 +133,7 @@ def test_divergence_guard_raises_failed_trial_error(value):
 
 
 def test_divergence_guard_without_threshold_only_catches_non_finite():
-    guard = DivergenceGuard(threshold=None)
+    guard = DivergenceGuard(threshold=None, error=TrialDiverged)
     guard.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
     guard.on_train_batch_end(0, {"loss": 1e30})
     with pytest.raises(TrialDiverged):

@@ -1,18 +1,15 @@
-"""KerasTuner ``HyperModel`` for every zoo model, and the trial callbacks."""
+"""KerasTuner ``HyperModel`` for every zoo model; its trials train through :mod:`keras_rnnreg.fitting`."""
 
 from __future__ import annotations
 
-import math
-
-import keras
 import keras_tuner as kt
 
-from keras_rnnreg import models
+from keras_rnnreg import defaults, fitting, models
 from keras_rnnreg.optim import compile_model
 
 from . import search_space
 
-OBJECTIVE_NAME = "val_nll"
+OBJECTIVE_NAME = fitting.MONITOR
 
 
 def objective():
@@ -26,50 +23,6 @@ class TrialDiverged(kt.errors.FailedTrialError):
     A ``FailedTrialError``: KerasTuner records the trial as ``FAILED`` (no
     retry) and the search goes on with the next trial.
     """
-
-
-class DivergenceGuard(keras.callbacks.Callback):
-    """``TerminateOnNaN`` that *raises*, so the trial is recorded as failed.
-
-    Checks the training loss after every batch and the validation NLL after
-    every epoch. A value that is NaN, infinite or larger than ``threshold``
-    (nats per frame; ``None`` disables the threshold) raises
-    :class:`TrialDiverged`.
-    """
-
-    def __init__(self, threshold=1e3):
-        super().__init__()
-        self.threshold = threshold
-
-    def _check(self, name, value, where):
-        if value is None:
-            return
-        value = float(value)
-        if math.isfinite(value) and (self.threshold is None or value <= self.threshold):
-            return
-        self.model.stop_training = True
-        raise TrialDiverged(f"training diverged: {name} = {value} at {where} (threshold {self.threshold})")
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._check("loss", (logs or {}).get("loss"), f"batch {batch}")
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        self._check("loss", logs.get("loss"), f"epoch {epoch}")
-        self._check(OBJECTIVE_NAME, logs.get(OBJECTIVE_NAME), f"epoch {epoch}")
-
-
-def trial_callbacks(patience=10, divergence_threshold=1e3, restore_best_weights=False):
-    """Early stopping on ``val_nll`` plus the :class:`DivergenceGuard`."""
-    callbacks = [DivergenceGuard(divergence_threshold)]
-    if patience is not None and patience > 0:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=OBJECTIVE_NAME, mode="min", patience=patience,
-                restore_best_weights=restore_best_weights,
-            )
-        )
-    return callbacks
 
 
 def build_model(model_name, config, seed=0, jit_compile="auto", steps_per_execution=1):
@@ -91,20 +44,23 @@ class RNNHyperModel(kt.HyperModel):
 
     ``build(hp)`` declares the model's rows of :mod:`.search_space` (pinned
     ones with ``hp.Fixed``) and returns the compiled model; ``fit(hp, model,
-    *args, **kwargs)`` trains it with early stopping on ``val_nll`` and a
-    :class:`DivergenceGuard` (a diverging trial raises and is recorded as
-    failed).
+    *args, **kwargs)`` trains it through the training loop of ``train``
+    (:func:`keras_rnnreg.fitting.fit`: early stopping on ``val_nll``, the
+    divergence guard, raising :class:`TrialDiverged` so a diverging trial is
+    recorded as failed). KerasTuner keeps the best epoch's checkpoint itself,
+    so the trial does not restore weights.
 
     Args:
         model_name: a zoo name (``keras_rnnreg.models.names()``).
         fixed: ``{name: value}`` pinned hyperparameters.
         seed: seed of the model's initializers and noise.
         patience: early-stopping patience in epochs (``0``: none).
-        divergence_threshold: see :class:`DivergenceGuard`.
+        divergence_threshold: see :class:`keras_rnnreg.callbacks.DivergenceGuard`.
         jit_compile, steps_per_execution: passed to ``compile_model``.
     """
 
-    def __init__(self, model_name, fixed=None, seed=0, patience=10, divergence_threshold=1e3,
+    def __init__(self, model_name, fixed=None, seed=0, patience=defaults.TRAINING["patience"],
+                 divergence_threshold=defaults.DIVERGENCE_THRESHOLD,
                  jit_compile="auto", steps_per_execution=1):
         models.spec(model_name)  # clear error listing the valid names
         super().__init__(name=model_name, tunable=True)
@@ -131,8 +87,9 @@ class RNNHyperModel(kt.HyperModel):
                            jit_compile=self.jit_compile, steps_per_execution=self.steps_per_execution)
 
     def fit(self, hp, model, *args, **kwargs):
-        callbacks = list(kwargs.pop("callbacks", None) or [])
-        callbacks += trial_callbacks(self.patience, self.divergence_threshold)
-        kwargs.setdefault("verbose", 0)
-        kwargs.setdefault("shuffle", False)  # the window pipeline shuffles, reproducibly
-        return model.fit(*args, callbacks=callbacks, **kwargs)
+        outcome = fitting.fit(
+            model, *args, patience=self.patience, restore_best_weights=False,
+            divergence_threshold=self.divergence_threshold, divergence_error=TrialDiverged,
+            callbacks=list(kwargs.pop("callbacks", None) or []), **kwargs,
+        )
+        return outcome.history  # a History: KerasTuner reads the best epoch's val_nll from it

@@ -18,12 +18,12 @@ import json
 import os
 import time
 
-from keras_rnnreg import defaults, models, rundir
+from keras_rnnreg import defaults, evaluation, fitting, models, rundir
 
 from . import state as state_lib
 from . import summary as summary_lib
 from . import tuner as tuner_lib
-from .hypermodel import RNNHyperModel, build_model, trial_callbacks
+from .hypermodel import RNNHyperModel, TrialDiverged, build_model
 
 FINAL_MODES = ("reload", "retrain", "none")
 STRATEGIES = ("none", "mirrored")
@@ -99,35 +99,10 @@ class SearchSettings:
         return {k: getattr(self, k) for k in IDENTITY_KEYS}
 
 
-def load_splits(dataset, data_dir=None, max_train=None, max_valid=None, max_test=None):
-    """The dataset's splits, each optionally cut to its first N sequences."""
-    from keras_rnnreg import data_pipelines
-
-    splits = data_pipelines.load_dataset(dataset, data_dir)
-    limits = {"train": max_train, "valid": max_valid, "test": max_test}
-    return {k: (v[: limits[k]] if limits.get(k) else v) for k, v in splits.items()}
-
-
-def fit_datasets(splits, window=100, batch_size=32, seed=0):
-    """``(train, valid)`` window pipelines (train shuffled with ``seed``)."""
-    from keras_rnnreg import data_pipelines
-
-    train = data_pipelines.make_window_dataset(splits["train"], window, batch_size, shuffle=True, seed=seed)
-    valid = data_pipelines.make_window_dataset(splits["valid"], window, batch_size, shuffle=False)
-    return train, valid
-
-
-def evaluate_test(model, test_sequences):
-    """Test NLL (nats per time step) over whole test sequences, frame-weighted.
-
-    Through :func:`keras_rnnreg.evaluation.evaluate_nll`, as ``train`` does: it
-    pads the time axis to multiples of 64, so a whole-model-XLA model compiles
-    a few shapes instead of one per distinct test-sequence length (a sweep run
-    on JSB spent ~30 s of its ~50 s in those compilations).
-    """
-    from keras_rnnreg import evaluation
-
-    return float(evaluation.evaluate_nll(model, test_sequences))
+def _load_splits(settings):
+    return fitting.load_splits(settings.dataset, settings.data_dir, max_train_sequences=settings.max_train_sequences,
+                               max_valid_sequences=settings.max_valid_sequences,
+                               max_test_sequences=settings.max_test_sequences)
 
 
 def make_strategy(name):
@@ -143,10 +118,9 @@ def _check_config(settings):
     path = os.path.join(str(settings.directory), CONFIG_FILE)
     current = json.loads(json.dumps(settings.identity()))
     if os.path.exists(path) and not settings.overwrite:
-        saved = rundir.read_json(path)
-        diff = {k: (saved.get(k), current[k]) for k in current if saved.get(k) != current[k]}
-        if diff:
-            detail = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+        found = rundir.differences(rundir.read_json(path), current, IDENTITY_KEYS)
+        if found:
+            detail = "; ".join(found)
             raise ValueError(
                 f"{settings.directory} holds a search with other settings ({detail}); "
                 "use the same flags to resume it, another --directory, or --overwrite"
@@ -209,10 +183,9 @@ def _final_model(settings, tuner, best, splits):
     strategy = tuner.distribution_strategy
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_model(settings.model, config, seed=settings.seed, jit_compile=settings.jit_compile)
-    train, valid = fit_datasets(splits, settings.window, settings.batch_size, settings.seed)
-    model.fit(train, validation_data=valid, epochs=settings.epochs, verbose=0, shuffle=False,
-              callbacks=trial_callbacks(settings.patience, settings.divergence_threshold,
-                                        restore_best_weights=True))
+    train, valid = fitting.window_datasets(splits, settings.window, settings.batch_size, settings.seed)
+    fitting.fit(model, train, valid, epochs=settings.epochs, patience=settings.patience,
+                divergence_threshold=settings.divergence_threshold, divergence_error=TrialDiverged)
     return model
 
 
@@ -256,9 +229,8 @@ def _run_search(settings):
     splits = None
     fit_args, fit_kwargs = (), {}
     if not tuner_lib.is_chief():
-        splits = load_splits(settings.dataset, settings.data_dir, settings.max_train_sequences,
-                             settings.max_valid_sequences, settings.max_test_sequences)
-        train, valid = fit_datasets(splits, settings.window, settings.batch_size, settings.seed)
+        splits = _load_splits(settings)
+        train, valid = fitting.window_datasets(splits, settings.window, settings.batch_size, settings.seed)
         fit_args = (train,)
         fit_kwargs = dict(validation_data=valid, epochs=settings.epochs, verbose=0)
     tuner = build_tuner(settings)
@@ -282,10 +254,9 @@ def _run_search(settings):
         if settings.final != "none":
             try:
                 if splits is None:
-                    splits = load_splits(settings.dataset, settings.data_dir, settings.max_train_sequences,
-                                         settings.max_valid_sequences, settings.max_test_sequences)
+                    splits = _load_splits(settings)
                 model = _final_model(settings, tuner, best, splits)
-                best_entry["test_nll"] = evaluate_test(model, splits["test"])
+                best_entry["test_nll"] = float(evaluation.evaluate_nll(model, splits["test"]))
             except Exception as e:  # keep the search's results even if the evaluation breaks
                 best_entry["test_error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
     summary = {

@@ -31,10 +31,10 @@ import math
 import os
 import time
 
-from keras_rnnreg import defaults, models, rundir
+from keras_rnnreg import defaults, evaluation, fitting, models, rundir
 
 from . import search_space
-from .hypermodel import TrialDiverged, build_model, trial_callbacks
+from .hypermodel import build_model
 
 COLUMNS = ("model", "dataset", "param", "value", "seed", "status", "val_nll", "test_nll", "epochs", "seconds")
 
@@ -119,7 +119,6 @@ def run_sweep(model_name, param, values, seeds=(0,), out=None, dataset="jsb_chor
     """
     import keras
 
-    from .search import evaluate_test, fit_datasets, load_splits
 
     valid = search_space.tunable_names(model_name)
     if param not in valid:
@@ -130,7 +129,8 @@ def run_sweep(model_name, param, values, seeds=(0,), out=None, dataset="jsb_chor
     config0 = base_config(model_name, param, fixed, base)
     rows = _read_rows(out)
     done = {_key(r["model"], r["dataset"], r["param"], r["value"], r["seed"]) for r in rows}
-    splits = load_splits(dataset, data_dir, max_train_sequences, max_valid_sequences, max_test_sequences)
+    splits = fitting.load_splits(dataset, data_dir, max_train_sequences=max_train_sequences,
+                                 max_valid_sequences=max_valid_sequences, max_test_sequences=max_test_sequences)
     if out and not os.path.exists(out):
         rundir.atomic_write_csv(out, [], COLUMNS)
     for value in values:
@@ -142,21 +142,15 @@ def run_sweep(model_name, param, values, seeds=(0,), out=None, dataset="jsb_chor
             keras.utils.set_random_seed(int(seed))
             config = dict(config0, **{param: value})
             model = build_model(model_name, config, seed=int(seed), jit_compile=jit_compile)
-            train, valid_ds = fit_datasets(splits, window, batch_size, seed=int(seed))
+            train, valid_ds = fitting.window_datasets(splits, window, batch_size, seed=int(seed))
+            outcome = fitting.fit(model, train, valid_ds, epochs=epochs, patience=patience,
+                                  divergence_threshold=divergence_threshold)
             row = dict(model=model_name, dataset=dataset, param=param, value=value, seed=int(seed),
-                       status="ok", val_nll="", test_nll="", epochs=0)
-            history = keras.callbacks.History()
-            try:
-                model.fit(train, validation_data=valid_ds, epochs=epochs, verbose=0, shuffle=False,
-                          callbacks=[history, *trial_callbacks(patience, divergence_threshold,
-                                                               restore_best_weights=True)])
-            except TrialDiverged:
-                row["status"] = "diverged"
-            val = [v for v in history.history.get("val_nll", []) if math.isfinite(v)]
-            row["epochs"] = len(history.history.get("loss", []))
-            if row["status"] == "ok":
-                row["val_nll"] = min(val) if val else ""
-                row["test_nll"] = evaluate_test(model, splits["test"])
+                       status="diverged" if outcome.diverged else "ok", val_nll="", test_nll="",
+                       epochs=outcome.epochs)
+            if not outcome.diverged:
+                row["val_nll"] = "" if outcome.best_valid_nll is None else outcome.best_valid_nll
+                row["test_nll"] = float(evaluation.evaluate_nll(model, splits["test"]))
             row["seconds"] = round(time.time() - started, 2)
             if verbose:
                 print(f"{model_name} {param}={value} seed={seed}: {row['status']} "
