@@ -1,10 +1,22 @@
 """Pure-Python structural check of a MATLAB v5 file before SciPy reads it.
 
-SciPy's MAT v5 reader is compiled code that trusts the sizes written in the
-file; some byte-level corruptions make it read out of bounds and crash the
-interpreter with a segmentation fault (seen with SciPy 1.17 on a flipped byte
-in a dimension tag). :func:`check_mat_v5` walks the file first, in Python,
-and accepts only the layout the benchmarks use:
+Why it exists: SciPy's MAT v5 reader is compiled code that trusts the sizes
+written in the file; some byte-level corruptions make it read out of bounds
+and crash the interpreter with a segmentation fault instead of raising.
+Measured with SciPy 1.17.1, calling :func:`scipy.io.loadmat` directly on
+random corruptions (byte flips, truncations, insertions) of the benchmark
+files: 7 of 6000 mutations of the four compressed originals and 6 of 1750 of
+an uncompressed rewrite killed the process (in ``read_var_array``).
+
+Where it is still needed: only for files that are not one of the four
+benchmark files. :func:`~.mat_io.load_mat` skips it for a file whose sha256 is
+a benchmark's, and :func:`~.sources.locate_file` refuses a file under a
+benchmark's name whose sha256 does not match, so it never runs when loading
+a benchmark by name. It stays for what :func:`~.mat_io.load_mat` accepts
+besides: a user's own ``.mat`` file, which may be truncated or corrupt.
+
+:func:`check_mat_v5` walks the file in Python and accepts only the layout the
+benchmarks use:
 
 * a 128-byte header with version ``0x0100`` and endian mark ``IM``/``MI``;
 * top-level ``miMATRIX`` or ``miCOMPRESSED`` (zlib, holding one

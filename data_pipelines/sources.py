@@ -6,8 +6,15 @@ Resolution order (see :func:`resolve_data_dir`):
 2. the ``KERAS_RNNREG_DATA_DIR`` environment variable;
 3. the Keras cache (``$KERAS_HOME`` or ``~/.keras``, sub-folder
    :data:`CACHE_SUBDIR`), downloading missing files with
-   :func:`keras.utils.get_file` from their public origins and checking the
-   pinned sha256.
+   :func:`keras.utils.get_file` from their public origins.
+
+A file with a pinned sha256 in the registry (the four benchmark ``.mat``
+files, the JSB Chorales JSON) is checked against it wherever it is read from:
+:func:`keras.utils.get_file` checks the cache and every download, and
+:func:`verify_file` checks a copy in a folder given by 1. or 2. A copy that
+does not match is an error, not a warning: results computed on it would not be
+results on the benchmark. Hashing all four ``.mat`` files takes about 3 ms, so
+nothing is cached between loads.
 
 Files are never downloaded into a directory given by 1. or 2.: a file missing
 there is an error. The download origin can be redirected (mirrors, tests) with
@@ -36,10 +43,13 @@ def keras_home() -> pathlib.Path:
     return pathlib.Path(os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras")))
 
 
+def _cache_base(cache_dir: str | os.PathLike | None) -> pathlib.Path:
+    return pathlib.Path(cache_dir) if cache_dir is not None else keras_home()
+
+
 def cache_dir_path(cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
     """The folder downloads land in: ``<cache_dir or Keras home>/datasets/keras_rnnreg``."""
-    base = pathlib.Path(cache_dir) if cache_dir is not None else keras_home()
-    return base / CACHE_SUBDIR
+    return _cache_base(cache_dir) / CACHE_SUBDIR
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -49,6 +59,25 @@ def sha256_of(path: str | os.PathLike) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def verify_file(path: pathlib.Path, remote: RemoteFile) -> pathlib.Path:
+    """Return ``path`` if its sha256 is the one pinned for ``remote`` (or none is pinned).
+
+    Raises:
+        DataError: naming the file, both checksums and the ways to fix it.
+    """
+    if remote.sha256 is not None:
+        actual = sha256_of(path)
+        if actual != remote.sha256:
+            raise DataError(
+                f"sha256 checksum {actual} does not match the benchmark's {remote.sha256} (a corrupt "
+                "copy, or another file under this name); replace it with the original, point "
+                f"data_dir= or ${DATA_DIR_ENV} at a folder holding it, or unset both to download it",
+                file=path,
+                value=actual,
+            )
+    return path
 
 
 def origin_url(remote: RemoteFile, origin: str | None = None) -> str:
@@ -72,9 +101,13 @@ def fetch_file(
 ) -> pathlib.Path:
     """Return the cached copy of ``remote``, downloading it if needed.
 
-    The download goes to a temporary ``.part`` name through
-    :func:`keras.utils.get_file` and is renamed into place only after its
-    sha256 matched, so a failed or corrupted download leaves no file behind.
+    :func:`keras.utils.get_file` does the caching and the checking: it returns
+    a cached copy whose sha256 matches, downloads again over one that does
+    not, deletes a partial file when the transfer fails, and raises when the
+    downloaded file does not match. It leaves the rejected download in place
+    under the final name; that file is deleted here, so a bad download never
+    stays in the cache. Its errors are also turned into :class:`DataError`
+    naming the file, the URL and the way to work without network access.
 
     Args:
         remote: the file (name, public URL, pinned sha256).
@@ -87,8 +120,7 @@ def fetch_file(
         DataError: no checksum known, download failure, or checksum mismatch.
     """
     expected = (sha256 or remote.sha256 or "").lower() or None
-    folder = cache_dir_path(cache_dir)
-    target = folder / remote.filename
+    target = cache_dir_path(cache_dir) / remote.filename
     if expected is None:
         raise DataError(
             "no pinned sha256 is known for this file, so it is not downloaded; place it in "
@@ -96,51 +128,44 @@ def fetch_file(
             file=target,
             value=remote.url,
         )
-    if target.is_file():
-        if sha256_of(target) == expected:
-            return target
-        target.unlink()  # stale or corrupted cache entry: fetch it again
     url = origin_url(remote, origin)
     if not url:
         raise DataError("no download origin is known for this file", file=target)
-    part = folder / (remote.filename + ".part")
+
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        # get_file falls back to /tmp/.keras when the base folder does not exist yet
+        target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataError(f"cannot create the cache folder: {exc}", file=folder) from None
-    if part.exists():
-        part.unlink()
+        raise DataError(f"cannot create the cache folder: {exc}", file=target.parent) from None
 
     import keras
 
     try:
-        downloaded = keras.utils.get_file(
-            fname=part.name,
+        return pathlib.Path(keras.utils.get_file(
+            fname=remote.filename,
             origin=url,
             file_hash=expected,
             hash_algorithm="sha256",
+            cache_dir=str(_cache_base(cache_dir)),
             cache_subdir=CACHE_SUBDIR,
-            cache_dir=str(folder.parent.parent),
-        )
-        if pathlib.Path(downloaded).resolve() != part.resolve():
-            os.replace(downloaded, part)
-        actual = sha256_of(part)
-        if actual != expected:
-            raise ValueError(f"sha256 {actual} does not match the pinned {expected}")
-    except BaseException as exc:
-        if part.exists():
-            part.unlink()
-        if not isinstance(exc, Exception):
-            raise
-        message = str(exc)
-        if "hash does not match" in message or "does not match the pinned" in message:
-            reason = f"checksum mismatch for download from {url}; expected sha256 {expected}"
-        else:
-            reason = (f"download from {url} failed: {message}; without network access, place the "
-                      f"file in a folder and pass data_dir= or set ${DATA_DIR_ENV} to it")
-        raise DataError(reason, file=target, value=url) from None
-    os.replace(part, target)
-    return target
+        ))
+    except ValueError:  # get_file's hash mismatch after a download
+        actual = sha256_of(target) if target.is_file() else "unknown"
+        target.unlink(missing_ok=True)
+        raise DataError(
+            f"sha256 checksum mismatch for the download from {url}: got {actual}, "
+            f"expected {expected}; nothing was kept",
+            file=target,
+            value=url,
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - get_file raises a bare Exception on URL errors
+        cause = str(exc).replace(f"URL fetch failure on {url}: ", "")  # the URL is named once
+        raise DataError(
+            f"download from {url} failed; without network access, place the file in a folder "
+            f"and pass data_dir= or set ${DATA_DIR_ENV} to it ({cause})",
+            file=target,
+            value=url,
+        ) from None
 
 
 def _explicit_dir(data_dir: str | os.PathLike | None) -> pathlib.Path | None:
@@ -191,12 +216,14 @@ def locate_file(
 
     In an explicit folder (argument or environment) the first existing
     candidate file is used (for ``"notes"``: ``<Name>.notes.json``, then the
-    original ``.pickle``). Otherwise the cache is used, downloading the first
-    candidate that has a public origin and a pinned checksum.
+    original ``.pickle``) and checked against its pinned sha256, if any.
+    Otherwise the cache is used, downloading the first candidate that has a
+    public origin and a pinned checksum.
 
     Raises:
         ValueError: unknown dataset or source.
-        DataError: file not found in an explicit folder, or download failure.
+        DataError: file not found in an explicit folder, a checksum mismatch,
+            or a download failure.
     """
     info = get_info(name)
     candidates = info.files(source)
@@ -207,7 +234,7 @@ def locate_file(
         for remote in candidates:
             path = explicit / remote.filename
             if path.is_file():
-                return path
+                return verify_file(path, remote)
         raise DataError(
             f"no {source} file of {info.title} found; expected one of "
             f"{[r.filename for r in candidates]}",
@@ -215,10 +242,11 @@ def locate_file(
             value=name,
         )
     folder = cache_dir_path(cache_dir)
-    for remote in candidates:  # anything already in the cache
-        path = folder / remote.filename
-        if path.is_file() and (remote.sha256 is None or sha256_of(path) == remote.sha256):
-            return path
+    for remote in candidates:  # the first one already in the cache
+        if (folder / remote.filename).is_file():
+            if remote.sha256 is None:  # put there by the user: nothing to check it against
+                return folder / remote.filename
+            return fetch_file(remote, cache_dir=cache_dir, origin=origin)  # get_file checks it
     downloadable = [r for r in candidates if r.url and r.sha256]
     if not downloadable:
         raise DataError(

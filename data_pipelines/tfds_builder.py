@@ -33,7 +33,7 @@ import tensorflow_datasets as tfds
 from .errors import DataError
 from .mat_io import load_mat
 from .registry import DATASETS, NUM_KEYS, get_info
-from .sources import origin_url, sha256_of
+from .sources import origin_url, sha256_of, verify_file
 
 #: TFDS split name for each loader split.
 TFDS_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
@@ -97,14 +97,14 @@ class PolyphonicMusic(tfds.core.GeneratorBasedBuilder):
         )
 
     def _mat_path(self, dl_manager) -> pathlib.Path:
-        """The .mat file: from the manual directory, else a verified download."""
+        """The .mat file: a verified copy in the manual directory, else a verified download."""
         remote = get_info(self.builder_config.dataset).mat
         try:
             manual = pathlib.Path(dl_manager.manual_dir)
         except Exception:  # noqa: BLE001 - TFDS raises when no manual dir is set
             manual = None
         if manual is not None and (manual / remote.filename).is_file():
-            return manual / remote.filename
+            return verify_file(manual / remote.filename, remote)
         url = origin_url(remote)
         try:
             path = pathlib.Path(os.fspath(dl_manager.download(url)))

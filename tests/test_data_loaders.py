@@ -97,6 +97,39 @@ def test_cache_is_used_without_download(tmp_path, monkeypatch, data_dir):
     assert dp.resolve_data_dir(name="jsb_chorales") == cache
 
 
+@pytest.mark.parametrize("via_env", [False, True])
+def test_local_copy_is_checked_against_the_pinned_sha256(tmp_path, monkeypatch, data_dir, via_env):
+    """A benchmark file in a local folder must be the benchmark file: one changed
+    byte is a DataError naming the file and both checksums; a good copy loads."""
+    original = (data_dir / "Piano_midi.mat").read_bytes()
+    (tmp_path / "Piano_midi.mat").write_bytes(original)
+    load = (lambda: dp.load_dataset("piano_midi")) if via_env else (
+        lambda: dp.load_dataset("piano_midi", tmp_path))
+    if via_env:
+        monkeypatch.setenv("KERAS_RNNREG_DATA_DIR", str(tmp_path))
+    assert [len(load()[s]) for s in dp.SPLITS] == [87, 12, 25]
+    damaged = bytearray(original)
+    damaged[len(damaged) // 2] ^= 0x01
+    (tmp_path / "Piano_midi.mat").write_bytes(bytes(damaged))
+    with pytest.raises(dp.DataError) as info:
+        load()
+    message = str(info.value)
+    assert info.value.file == str(tmp_path / "Piano_midi.mat")
+    assert registry.get_info("piano_midi").mat.sha256 in message
+    assert sources.sha256_of(tmp_path / "Piano_midi.mat") in message
+    assert "KERAS_RNNREG_DATA_DIR" in message and "data_dir=" in message
+    assert len(message) < dp.errors.MESSAGE_LIMIT  # nothing cut off
+
+
+def test_pinned_note_list_is_checked_too(tmp_path, data_dir):
+    """JSB Chorales' JSON has a pinned sha256: a different JSON under its name is refused."""
+    shutil.copy(data_dir / "JSB_Chorales.notes.json", tmp_path)
+    assert len(dp.load_dataset("jsb_chorales", tmp_path, source="notes")["test"]) == 77
+    (tmp_path / "JSB_Chorales.notes.json").write_text('{"train": [[[60]]], "valid": [[[60]]], "test": [[[60], [61]]]}')
+    with pytest.raises(dp.DataError, match="sha256 checksum .* does not match"):
+        dp.load_dataset("jsb_chorales", tmp_path, source="notes")
+
+
 def test_missing_file_in_explicit_dir(tmp_path):
     with pytest.raises(dp.DataError) as info:
         dp.load_dataset("nottingham", tmp_path)

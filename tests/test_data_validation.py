@@ -170,7 +170,7 @@ def test_mat_v73_is_refused(tmp_path):
 
 
 def test_corrupt_inner_structure_is_caught_before_scipy(tmp_path):
-    """A dimension tag lying about its size (a case that crashes SciPy 1.17)."""
+    """A dimension tag lying about its size, in a file with valid zlib checksums."""
     path = _write_mat(tmp_path / "s.mat", train=_good(2))
     raw = bytearray(path.read_bytes())
     # decompress the first variable, damage a dims tag, recompress
@@ -204,47 +204,89 @@ def _mutations(base, count, seed):
         yield bytes(b)
 
 
+def _load_fuzzed(path, data, outcomes):
+    """Write ``data`` to ``path`` and load it; tally and check the outcome.
+
+    Every mutation must either load valid piano rolls or raise a DataError that
+    names ``path`` and gives a reason; any other exception is recorded (and
+    fails the test), and a crash of SciPy's reader would end the run.
+    """
+    path.write_bytes(data)
+    try:
+        out = dp.load_mat(path)
+    except dp.DataError as e:
+        outcomes["error"] += 1
+        if e.file != str(path) or not e.reason or not str(e).startswith(f"file {str(path)!r}"):
+            outcomes["unclear"].append(str(e)[:200])
+    except Exception as e:  # noqa: BLE001 - what the test is about
+        outcomes["other"].append(f"{type(e).__name__}: {str(e)[:200]}")
+    else:
+        outcomes["ok"] += 1
+        for seqs in out.values():
+            for s in seqs:
+                assert s.ndim == 2 and s.shape[1] == 88 and set(np.unique(s)) <= {0.0, 1.0}
+
+
+def _fuzz_outcomes():
+    return {"ok": 0, "error": 0, "unclear": [], "other": []}
+
+
 def test_fuzzed_mat_files_only_raise_data_error(tmp_path, data_dir):
     """Byte-level corruptions of the compressed original and of an uncompressed
-    rewrite (whose matrix tags are exposed) either load valid rolls or raise
-    DataError; nothing else escapes and the interpreter does not crash."""
+    rewrite (whose matrix tags are exposed) either load valid rolls or raise a
+    DataError naming the file; no other exception escapes and the interpreter
+    does not crash."""
     compressed = (data_dir / "JSB_Chorales.mat").read_bytes()
     small = {k: v[:4] for k, v in dp.load_mat(data_dir / "JSB_Chorales.mat").items()}
     plain = dp.save_mat(small, tmp_path / "plain.mat", compress=False).read_bytes()
     path = tmp_path / "fuzz.mat"
-    outcomes = {"ok": 0, "error": 0}
+    outcomes = _fuzz_outcomes()
     for base, seed in ((compressed, 0), (plain, 1)):
         for data in _mutations(base, 250, seed):
-            path.write_bytes(data)
-            try:
-                out = dp.load_mat(path)
-            except dp.DataError:
-                outcomes["error"] += 1
-            else:
-                outcomes["ok"] += 1
-                for seqs in out.values():
-                    for s in seqs:
-                        assert s.shape[1] == 88 and set(np.unique(s)) <= {0.0, 1.0}
+            _load_fuzzed(path, data, outcomes)
+    assert outcomes["other"] == [] and outcomes["unclear"] == []
     assert outcomes["error"] > 400  # the corruptions were real
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["JSB_Chorales", "Nottingham", "Piano_midi", "MuseData"])
 def test_fuzzed_mat_files_extended(tmp_path, data_dir, name):
-    """Longer fuzzing run over every benchmark file (run with -m slow): each mutation
-    loads valid rolls or raises a DataError that names the file; most are caught."""
+    """Longer fuzzing run over every benchmark file (run with -m slow): each
+    mutation loads valid rolls or raises a DataError naming the file, never
+    another exception. These seeds include 7 mutations on which a bare
+    ``scipy.io.loadmat`` (SciPy 1.17.1) segfaults."""
     base = (data_dir / f"{name}.mat").read_bytes()
     path = tmp_path / "fuzz.mat"
-    errors = 0
+    outcomes = _fuzz_outcomes()
     for data in _mutations(base, 1500, seed=sum(map(ord, name))):
-        path.write_bytes(data)
-        try:
-            out = dp.load_mat(path)
-        except dp.DataError as e:
-            errors += 1
-            assert "fuzz.mat" in str(e), str(e)[:300]
-        else:
-            for seqs in out.values():
-                for s in seqs:
-                    assert s.ndim == 2 and s.shape[1] == 88 and set(np.unique(s)) <= {0.0, 1.0}
-    assert errors > 1000  # the corruptions were real
+        _load_fuzzed(path, data, outcomes)
+    assert outcomes["other"] == [] and outcomes["unclear"] == []
+    assert outcomes["error"] > 1000  # the corruptions were real
+
+
+def test_byte_flip_that_crashes_scipy_is_a_data_error(tmp_path, data_dir):
+    """One changed byte of Nottingham.mat (found by the fuzzer) on which a bare
+    ``scipy.io.loadmat`` segfaults (SciPy 1.17.1): the structural check must
+    stop it, since its sha256 is no longer a benchmark's."""
+    raw = bytearray((data_dir / "Nottingham.mat").read_bytes())
+    raw[231] = 5
+    path = tmp_path / "Nottingham.mat"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(dp.DataError, match="corrupt .mat file") as info:
+        dp.load_mat(path)
+    assert info.value.file == str(path)
+
+
+def test_structural_check_runs_only_for_unknown_files(tmp_path, data_dir, monkeypatch):
+    """A benchmark file (known sha256) goes straight to SciPy; any other file is walked first."""
+    from keras_rnnreg.data_pipelines import mat_io
+
+    walked = []
+    real = mat_io.check_mat_v5
+    monkeypatch.setattr(mat_io, "check_mat_v5", lambda buf, **kw: walked.append(kw["file"]) or real(buf, **kw))
+    for name in ("JSB_Chorales", "Nottingham", "Piano_midi", "MuseData"):
+        dp.load_mat(data_dir / f"{name}.mat")
+    assert walked == []
+    own = _write_mat(tmp_path / "mine.mat")
+    dp.load_mat(own)
+    assert walked == [own]

@@ -280,9 +280,10 @@ def _bad_files(tmp_path, data_dir):
     for label, text in json_cases.items():
         folder = tmp_path / label.replace(" ", "_")
         folder.mkdir()
-        (folder / "JSB_Chorales.notes.json").write_text(text)
-        cases.append((label, ["data", "stats", "jsb_chorales", "--data_dir", str(folder), "--source", "notes"],
-                      "JSB_Chorales.notes.json"))
+        # Nottingham's JSON has no pinned sha256, so its content reaches the JSON checks.
+        (folder / "Nottingham.notes.json").write_text(text)
+        cases.append((label, ["data", "stats", "nottingham", "--data_dir", str(folder), "--source", "notes"],
+                      "Nottingham.notes.json"))
     import pickle
 
     split = pickle.dumps([[[60], [62]]], protocol=2)[2:-1]
