@@ -19,11 +19,14 @@ one seed), not the paper's 50-trial random search per model; see
 ``python -m keras_rnnreg tune`` for the search.
 """
 
-import argparse
 import json
 import pathlib
+import sys
 import time
 
+from absl import flags
+
+from benchmarks import _flags
 from benchmarks.provenance import code_version
 from keras_rnnreg import rundir
 
@@ -43,18 +46,26 @@ PAPER = {
 DATASET_COLUMN = {"jsb_chorales": 0, "nottingham": 1, "piano_midi": 2, "musedata": 3}
 
 
+PROG = "python -m benchmarks.reproduce_table1"
+
+
+def define_flags(fv):
+    """The script's flags, on ``fv``."""
+    flags.DEFINE_string("models", ",".join(PAPER), "Comma-separated zoo names.", flag_values=fv)
+    flags.DEFINE_string("datasets", "jsb_chorales", "Comma-separated dataset names.", flag_values=fv)
+    flags.DEFINE_integer("epochs", 60, "Maximum epochs per run.", flag_values=fv)
+    flags.DEFINE_integer("patience", 10, "Early-stopping patience (epochs).", flag_values=fv)
+    flags.DEFINE_integer("seed", 0, "Seed of every run.", flag_values=fv)
+    flags.DEFINE_integer("units", None, "Override the hidden units of every model.", flag_values=fv)
+    flags.DEFINE_string("runs_root", "runs/table1", "Folder of the per-run directories.", flag_values=fv)
+    flags.DEFINE_string("out", "results/table1.md", "Markdown table to write.", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "Data folder (default: KERAS_RNNREG_DATA_DIR / cache).", flag_values=fv)
+
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default=",".join(PAPER), help="comma-separated zoo names")
-    parser.add_argument("--datasets", default="jsb_chorales", help="comma-separated dataset names")
-    parser.add_argument("--epochs", type=int, default=60, help="maximum epochs per run")
-    parser.add_argument("--patience", type=int, default=10, help="early-stopping patience (epochs)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--units", type=int, default=None, help="override the hidden units of every model")
-    parser.add_argument("--runs_root", default="runs/table1", help="folder of the per-run directories")
-    parser.add_argument("--out", default="results/table1.md", help="markdown table to write")
-    parser.add_argument("--data_dir", default=None)
-    return parser.parse_args(argv)
+    """The settings of ``argv`` (default ``sys.argv[1:]``); ``SystemExit`` on ``--help`` or a bad value."""
+    argv = sys.argv[1:] if argv is None else argv
+    return _flags.parse(PROG, __doc__.split("\n\n")[0], define_flags, argv)
 
 
 def run_all(args):

@@ -37,7 +37,6 @@ initialization; ``consistent``: ours), for ``--seeds`` / ``--seeds_large``;
 same ledger (``kind: "recipe"``) and shown as extra rows.
 """
 
-import argparse
 import contextlib
 import fcntl
 import json
@@ -48,6 +47,9 @@ import statistics
 import sys
 import time
 
+from absl import flags
+
+from benchmarks import _flags
 from benchmarks.provenance import REPO_ROOT, code_version
 from benchmarks.reproduce_table1 import DATASET_COLUMN, PAPER
 from keras_rnnreg import rundir
@@ -363,67 +365,64 @@ def render(records, args):
     rundir.atomic_write_text(pathlib.Path(f"{args.out}.md"), "\n".join(lines) + "\n")
 
 
-def _int_list(text):
-    return [int(s) for s in text.split(",") if s.strip()]
+PROG = "python -m benchmarks.table1_protocol"
 
 
-def _fixed(text):
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    try:
-        return name, json.loads(value)
-    except json.JSONDecodeError:
-        return name, value
+def define_flags(fv):
+    """The script's flags, on ``fv``."""
+    flags.DEFINE_string("models", ",".join(PAPER), "Comma-separated zoo names, in order.", flag_values=fv)
+    flags.DEFINE_string("datasets", ",".join(DATASETS), "Datasets to retrain on (comma-separated).", flag_values=fv)
+    flags.DEFINE_enum("search_dataset", "jsb_chorales", DATASETS, "Dataset of the searches.", flag_values=fv)
+    flags.DEFINE_integer("trials", 20, "Random-search trials per model.", flag_values=fv)
+    flags.DEFINE_integer("search_epochs", 200, "Epoch cap of each trial.", flag_values=fv)
+    flags.DEFINE_integer("search_patience", 10, "Early-stopping patience of each trial.", flag_values=fv)
+    # Seed 0 makes KerasTuner's oracle draw a seed of its own (it tests `seed or random`).
+    flags.DEFINE_integer("search_seed", 1, "Seed of the searches.", flag_values=fv)
+    flags.DEFINE_integer("batch_size", 32, "Batch size of the search and the retraining.", flag_values=fv)
+    _flags.define_int_list("seeds", [0, 1, 2], "Seeds on JSB Chorales and Piano-midi.de (comma-separated).", fv)
+    _flags.define_int_list("seeds_large", [0], "Seeds on Nottingham and MuseData (comma-separated).", fv)
+    flags.DEFINE_integer("patience", 20, "Early-stopping patience of the retraining.", flag_values=fv)
+    flags.DEFINE_integer("max_epochs", 100_000, "Epoch limit of the retraining (no cap).", flag_values=fv)
+    flags.DEFINE_string("runs_root", "runs/table1_protocol", "Folder of the searches and runs.", flag_values=fv)
+    flags.DEFINE_string("out", "results/table1", "Writes OUT.json and OUT.md.", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "Data folder (default: KERAS_RNNREG_DATA_DIR / cache).", flag_values=fv)
+    flags.DEFINE_multi(_flags.NameValue(), flags.ArgumentSerializer(), "fixed", [],
+                       "Pin a hyperparameter in every search: NAME=VALUE (repeatable).", flag_values=fv)
+    flags.DEFINE_integer("max_sequences", None, "Keep only the first N sequences of each split (smoke tests).",
+                         flag_values=fv)
+    flags.DEFINE_enum("recipe", None, sorted(RECIPES), "Train this fixed recipe instead of searching (see "
+                      "RECIPES); --models is then ignored.", flag_values=fv)
+    flags.DEFINE_string("variants", ",".join(VARIANTS), "Fast-dropout variants of --recipe, comma-separated "
+                        f"({', '.join(VARIANTS)}).", flag_values=fv)
+    flags.DEFINE_enum("only", "all", ["search", "all"], "'search': run the searches only (e.g. all of them "
+                      "before any retraining).", flag_values=fv)
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", default=",".join(PAPER), help="comma-separated zoo names, in order")
-    p.add_argument("--datasets", default=",".join(DATASETS), help="datasets to retrain on")
-    p.add_argument("--search_dataset", default="jsb_chorales", choices=DATASETS)
-    p.add_argument("--trials", type=int, default=20, help="random-search trials per model")
-    p.add_argument("--search_epochs", type=int, default=200, help="epoch cap of each trial")
-    p.add_argument("--search_patience", type=int, default=10)
-    # Seed 0 makes KerasTuner's oracle draw a seed of its own (it tests `seed or random`).
-    p.add_argument("--search_seed", type=int, default=1)
-    p.add_argument("--batch_size", type=int, default=32, help="batch size of the search and the retraining")
-    p.add_argument("--seeds", type=_int_list, default=[0, 1, 2], help="seeds on JSB Chorales and Piano-midi.de")
-    p.add_argument("--seeds_large", type=_int_list, default=[0], help="seeds on Nottingham and MuseData")
-    p.add_argument("--patience", type=int, default=20, help="early-stopping patience of the retraining")
-    p.add_argument("--max_epochs", type=int, default=100_000, help="epoch limit of the retraining (no cap)")
-    p.add_argument("--runs_root", default="runs/table1_protocol")
-    p.add_argument("--out", default="results/table1", help="writes OUT.json and OUT.md")
-    p.add_argument("--data_dir", default=None)
-    p.add_argument("--fixed", type=_fixed, action="append", default=[], metavar="NAME=VALUE",
-                   help="pin a hyperparameter in every search (repeatable)")
-    p.add_argument("--max_sequences", type=int, default=None,
-                   help="keep only the first N sequences of each split (smoke tests)")
-    p.add_argument("--recipe", choices=sorted(RECIPES), default=None,
-                   help="train this fixed recipe instead of searching (see RECIPES); --models is then ignored")
-    p.add_argument("--variants", default=",".join(VARIANTS),
-                   help="fast-dropout variants of --recipe, comma-separated (authors, consistent)")
-    p.add_argument("--only", choices=("search", "all"), default="all",
-                   help="'search': run the searches only (e.g. all of them before any retraining)")
-    args = p.parse_args(argv)
+    """The settings of ``argv`` (default ``sys.argv[1:]``); ``SystemExit`` on ``--help`` or a bad value.
+
+    ``fixed`` becomes a ``{name: value}`` dict and ``variants`` a list.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    args = _flags.parse(PROG, __doc__.split("\n\n")[0], define_flags, argv)
     args.fixed = dict(args.fixed)
     unknown = [m for m in args.models.split(",") if m not in PAPER]
     if unknown:
-        p.error(f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(PAPER)}")
+        _flags.fail(PROG, f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(PAPER)}")
     bad = [d for d in args.datasets.split(",") if d not in DATASETS]
     if bad:
-        p.error(f"unknown dataset(s) {', '.join(bad)}; valid: {', '.join(DATASETS)}")
+        _flags.fail(PROG, f"unknown dataset(s) {', '.join(bad)}; valid: {', '.join(DATASETS)}")
     for name in ("trials", "search_epochs", "batch_size", "max_epochs"):
         if getattr(args, name) < 1:
-            p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+            _flags.fail(PROG, f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.patience < 1:
-        p.error(f"--patience must be >= 1 (early stopping is the protocol), got {args.patience}")
+        _flags.fail(PROG, f"--patience must be >= 1 (early stopping is the protocol), got {args.patience}")
     args.variants = [v for v in args.variants.split(",") if v]
     bad = [v for v in args.variants if v not in VARIANTS]
     if bad or not args.variants:
-        p.error(f"unknown variant(s) {', '.join(bad) or '(none given)'}; valid: {', '.join(VARIANTS)}")
+        _flags.fail(PROG, f"unknown variant(s) {', '.join(bad) or '(none given)'}; valid: {', '.join(VARIANTS)}")
     if not args.seeds or not args.seeds_large:
-        p.error("--seeds and --seeds_large need at least one seed each")
+        _flags.fail(PROG, "--seeds and --seeds_large need at least one seed each")
     return args
 
 

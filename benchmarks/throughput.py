@@ -40,7 +40,6 @@ every XLA step page-faults its buffers in again. The report names the
 allocator that was requested (TensorFlow builds differ in how they serve it).
 """
 
-import argparse
 import datetime
 import json
 import os
@@ -54,7 +53,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
 
+from benchmarks import _flags  # noqa: E402
 from benchmarks.provenance import code_version  # noqa: E402
 
 NUM_NOTES = 88
@@ -530,45 +531,64 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
 # -- command line ---------------------------------------------------------------
 
 
-def parse_args(argv=None):
+PROG = "python -m benchmarks.throughput"
+
+
+def define_flags(fv):
+    """The script's flags, on ``fv`` (dashed names, as the recorded commands spell them)."""
     from keras_rnnreg import models
 
-    p = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n")[0])
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--units", type=int, default=200, help="hidden units")
-    p.add_argument("--length", type=int, default=100, help="sequence length (time steps)")
-    p.add_argument("--steps", type=int, default=40, help="batches per timed pass")
-    p.add_argument("--infer-rounds", type=int, default=4,
-                   help="times an inference pass goes over the batches (inference batches are ~3x cheaper "
-                        "than training ones; longer passes steady the timing)")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--models", default=",".join(models.names()),
-                   help="comma-separated zoo model names (default: all ten)")
-    p.add_argument("--jit-compile", default="auto", choices=["auto", "true", "false"],
-                   help="jit_compile of the zoo models (the baseline always uses Keras's default 'auto')")
-    p.add_argument("--xla-reference", action=argparse.BooleanOptionalAction, default=True,
-                   help=f"also measure {XLA_REFERENCE}: the baseline compiled with jit_compile=True")
-    p.add_argument("--plain-compile", action="store_true",
-                   help=f"also measure each zoo model compiled with a bare model.compile(optimizer, loss) "
-                        f"(rows named <model>{PLAIN_SUFFIX}; binary cross-entropy, no metric, Keras's default "
-                        f"jit_compile, which keras_rnnreg.models.ZooModel resolves like compile_model)")
-    p.add_argument("--memory", action="store_true",
-                   help="also measure training-step peak memory (fresh subprocess per model)")
-    p.add_argument("--memory-units", type=int, default=400)
-    p.add_argument("--memory-batch", type=int, default=32)
-    p.add_argument("--memory-steps", type=int, default=4)
-    p.add_argument("--cpu-allocator", default="bfc", choices=["bfc", "malloc"],
-                   help="TensorFlow's CPU allocator for this process and the memory workers "
-                        "(sets TF_CPU_ALLOCATOR_USE_BFC; takes effect only before TensorFlow's first op)")
-    p.add_argument("--output", default=str(DEFAULT_OUTPUT), help="markdown report ('' for none)")
-    p.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    flags.DEFINE_integer("batch", 32, "Sequences per batch.", flag_values=fv)
+    flags.DEFINE_integer("units", 200, "Hidden units.", flag_values=fv)
+    flags.DEFINE_integer("length", 100, "Sequence length (time steps).", flag_values=fv)
+    flags.DEFINE_integer("steps", 40, "Batches per timed pass.", flag_values=fv)
+    flags.DEFINE_integer("infer-rounds", 4, "Times an inference pass goes over the batches (inference batches "
+                         "are ~3x cheaper than training ones; longer passes steady the timing).", flag_values=fv)
+    flags.DEFINE_integer("repeats", 5, "Timed repeats (the median is reported).", flag_values=fv)
+    flags.DEFINE_integer("seed", 0, "Seed of the data and the models.", flag_values=fv)
+    flags.DEFINE_string("models", ",".join(models.names()), "Comma-separated zoo model names (default: all ten).",
+                        flag_values=fv)
+    flags.DEFINE_enum("jit-compile", "auto", ["auto", "true", "false"], "jit_compile of the zoo models (the "
+                      "baseline always uses Keras's default 'auto').", flag_values=fv)
+    # --no-xla-reference (as results/throughput_long_passes.md records it) works as well as absl's
+    # --noxla-reference.
+    flags.DEFINE_boolean("xla-reference", True, f"Also measure {XLA_REFERENCE}: the baseline compiled with "
+                         "jit_compile=True (--no-xla-reference: not).", flag_values=fv)
+    flags.DEFINE_boolean("plain-compile", False, "Also measure each zoo model compiled with a bare "
+                         f"model.compile(optimizer, loss) (rows named <model>{PLAIN_SUFFIX}; binary cross-entropy, "
+                         "no metric, Keras's default jit_compile, which keras_rnnreg.models.ZooModel resolves like "
+                         "compile_model).", flag_values=fv)
+    flags.DEFINE_boolean("memory", False, "Also measure training-step peak memory (fresh subprocess per model).",
+                         flag_values=fv)
+    flags.DEFINE_integer("memory-units", 400, "Hidden units of the memory measurement.", flag_values=fv)
+    flags.DEFINE_integer("memory-batch", 32, "Batch of the memory measurement.", flag_values=fv)
+    flags.DEFINE_integer("memory-steps", 4, "Training steps of the memory measurement.", flag_values=fv)
+    flags.DEFINE_enum("cpu-allocator", "bfc", ["bfc", "malloc"], "TensorFlow's CPU allocator for this process "
+                      "and the memory workers (sets TF_CPU_ALLOCATOR_USE_BFC; takes effect only before "
+                      "TensorFlow's first op).", flag_values=fv)
+    flags.DEFINE_string("output", str(DEFAULT_OUTPUT), "Markdown report ('' for none).", flag_values=fv)
+    flags.DEFINE_string("memory-worker", None, "Internal: the subprocess of --memory measuring this one model "
+                        "(prints one JSON row).", flag_values=fv)
+
+
+def parse_args(argv=None):
+    """The settings of ``argv`` (default ``sys.argv[1:]``); ``SystemExit`` on ``--help`` or a bad value.
+
+    ``models`` becomes a list, ``jit_compile`` ``"auto"``/``True``/``False``, and ``timed`` lists the
+    rows to measure besides the baseline.
+    """
+    from keras_rnnreg import models
+
+    argv = sys.argv[1:] if argv is None else argv
+    args = _flags.parse(PROG, __doc__.split("\n")[0], define_flags, argv)
     if args.infer_rounds < 1:
-        p.error(f"--infer-rounds must be >= 1, got {args.infer_rounds}")
+        _flags.fail(PROG, f"--infer-rounds must be >= 1, got {args.infer_rounds}")
     args.models = [m for m in args.models.split(",") if m]
     for m in args.models:
-        models.spec(m)  # ValueError naming the valid names
+        try:
+            models.spec(m)
+        except ValueError as e:  # it names the valid models
+            _flags.fail(PROG, e)
     args.timed = (args.models + ([m + PLAIN_SUFFIX for m in args.models] if args.plain_compile else [])
                   + ([XLA_REFERENCE] if args.xla_reference else []))
     args.jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]

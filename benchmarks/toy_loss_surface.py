@@ -23,14 +23,15 @@ Usage::
     python -m benchmarks.toy_loss_surface --out results/fig2_3_toy_loss_surface.png
 """
 
-import argparse
 import json
 import pathlib
 import sys
 import time
 
 import numpy as np
+from absl import flags
 
+from benchmarks import _flags
 from benchmarks.provenance import code_version
 
 FORMS = ("paper", "pascanu")
@@ -133,23 +134,34 @@ def plot(result, path, title):
     tmp.replace(path)
 
 
+PROG = "python -m benchmarks.toy_loss_surface"
+
+
+def define_flags(fv):
+    """The script's flags, on ``fv``."""
+    flags.DEFINE_string("out", "results/fig2_3_toy_loss_surface.png", "PNG to write.", flag_values=fv)
+    flags.DEFINE_enum("form", "paper", FORMS, "The recurrence (see the module doc).", flag_values=fv)
+    flags.DEFINE_integer("steps", 50, "Recurrence steps T.", flag_values=fv)
+    flags.DEFINE_float("target", 0.5, "Target z for x_T.", flag_values=fv)
+    flags.DEFINE_integer("grid", 100, "Grid points per axis (100: the paper's 10,000).", flag_values=fv)
+    # Two words (`--w_range -4 4`, the older spelling, still accepted) or one (`--w_range=-4,4`).
+    flags.DEFINE(_flags.FloatTuple(2), "w_range", (-4.0, 4.0), "Range of w: LOW HIGH (or LOW,HIGH).",
+                 flag_values=fv, serializer=flags.CsvListSerializer(","))
+    flags.DEFINE(_flags.FloatTuple(2), "b_range", (-2.0, 2.0), "Range of b: LOW HIGH (or LOW,HIGH).",
+                 flag_values=fv, serializer=flags.CsvListSerializer(","))
+    flags.DEFINE_float("l2", 0.1, "Lambda of the L2 penalty.", flag_values=fv)
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="results/fig2_3_toy_loss_surface.png", help="PNG to write")
-    p.add_argument("--form", default="paper", choices=FORMS)
-    p.add_argument("--steps", type=int, default=50, help="recurrence steps T")
-    p.add_argument("--target", type=float, default=0.5, help="target z for x_T")
-    p.add_argument("--grid", type=int, default=100, help="grid points per axis (100: the paper's 10,000)")
-    p.add_argument("--w_range", type=float, nargs=2, default=(-4.0, 4.0))
-    p.add_argument("--b_range", type=float, nargs=2, default=(-2.0, 2.0))
-    p.add_argument("--l2", type=float, default=0.1, help="lambda of the L2 penalty")
-    args = p.parse_args(argv)
+    """The settings of ``argv`` (default ``sys.argv[1:]``); ``SystemExit`` on ``--help`` or a bad value."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = _flags.parse(PROG, __doc__.split("\n\n")[0], define_flags, argv, words={"w_range": 2, "b_range": 2})
     if args.steps < 1:
-        p.error(f"--steps must be >= 1, got {args.steps}")
+        _flags.fail(PROG, f"--steps must be >= 1, got {args.steps}")
     if args.grid < 2:
-        p.error(f"--grid must be >= 2, got {args.grid}")
+        _flags.fail(PROG, f"--grid must be >= 2, got {args.grid}")
     if not args.l2 >= 0:
-        p.error(f"--l2 must be >= 0, got {args.l2}")
+        _flags.fail(PROG, f"--l2 must be >= 0, got {args.l2}")
     return args
 
 
