@@ -19,6 +19,7 @@ The zoo of named models is :mod:`keras_rnnreg.models`, the data pipelines
 :mod:`keras_rnnreg.tuning`.
 """
 
+import importlib
 import os
 import sys
 
@@ -29,39 +30,49 @@ def _launched_from_command_line():
     return argv0 == "-m" or os.path.basename(argv0) == "keras-rnnreg"
 
 
-if _launched_from_command_line() and "tensorflow" not in sys.modules:
-    # Keep TensorFlow's C++ start-up chatter off the command line's output.
-    from keras_rnnreg._startup import import_tensorflow_quietly
+#: The public names and the layer modules defining them.
+_PUBLIC = {
+    "FastDropoutSimpleRNNCell": "keras_rnnreg.rnn.cells",
+    "NoisySimpleRNNCell": "keras_rnnreg.rnn.cells",
+    "FastDropoutDense": "keras_rnnreg.rnn.fast_dropout",
+    "FastDropoutSimpleRNN": "keras_rnnreg.rnn.fast_dropout",
+    "SparseGaussian": "keras_rnnreg.rnn.initializers",
+    "SparsifyColumns": "keras_rnnreg.rnn.initializers",
+    "SpectralRadius": "keras_rnnreg.rnn.initializers",
+    "spectral_radius": "keras_rnnreg.rnn.initializers",
+    "FrameNLL": "keras_rnnreg.losses",
+    "NoteNLL": "keras_rnnreg.losses",
+    "frame_nll": "keras_rnnreg.losses",
+    "NoisyDense": "keras_rnnreg.rnn.noisy_dense",
+    "NoisySimpleRNN": "keras_rnnreg.rnn.noisy_simple_rnn",
+    "WeightNoise": "keras_rnnreg.rnn.weight_noise",
+    "RMSpropNesterov": "keras_rnnreg.rmsprop_nesterov",
+}
 
-    import_tensorflow_quietly()
 
-# Importing the layer modules registers them with Keras, so saved models load
-# with ``keras.saving.load_model(..., safe_mode=True)`` after ``import keras_rnnreg``.
-from keras_rnnreg.rnn.cells import FastDropoutSimpleRNNCell, NoisySimpleRNNCell  # noqa: E402
-from keras_rnnreg.rnn.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN  # noqa: E402
-from keras_rnnreg.rnn.initializers import SparseGaussian, SparsifyColumns, SpectralRadius, spectral_radius  # noqa: E402
-from keras_rnnreg.losses import FrameNLL, NoteNLL, frame_nll  # noqa: E402
-from keras_rnnreg.rnn.noisy_dense import NoisyDense  # noqa: E402
-from keras_rnnreg.rnn.noisy_simple_rnn import NoisySimpleRNN  # noqa: E402
-from keras_rnnreg.rnn.weight_noise import WeightNoise  # noqa: E402
-from keras_rnnreg.rmsprop_nesterov import RMSpropNesterov  # noqa: E402
+def _register_layers():
+    """Import the layer modules and bind the public names here.
+
+    Importing them registers the layers with Keras, so saved models load with
+    ``keras.saving.load_model(..., safe_mode=True)`` after ``import keras_rnnreg``.
+    A plain import does this at once; the command line does it when a command
+    runs, so ``--help`` and usage errors answer without starting Keras.
+    """
+    for name, module in _PUBLIC.items():
+        globals()[name] = getattr(importlib.import_module(module), name)
+
+
+def __getattr__(name):
+    # The command line's lazy import (PEP 562): the first public name asked for imports them all.
+    if name in _PUBLIC:
+        _register_layers()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if not _launched_from_command_line():
+    _register_layers()
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "FastDropoutDense",
-    "FastDropoutSimpleRNN",
-    "FastDropoutSimpleRNNCell",
-    "FrameNLL",
-    "NoisyDense",
-    "NoisySimpleRNN",
-    "NoisySimpleRNNCell",
-    "NoteNLL",
-    "RMSpropNesterov",
-    "SparseGaussian",
-    "SparsifyColumns",
-    "SpectralRadius",
-    "WeightNoise",
-    "frame_nll",
-    "spectral_radius",
-]
+__all__ = sorted(_PUBLIC)

@@ -80,7 +80,22 @@ COMMAND_LINE_TF_LOG_LEVEL = "3"
 
 
 def import_tensorflow_quietly():
+    """Import TensorFlow with its C++ start-up chatter kept off stderr (see :func:`quiet_stderr`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", COMMAND_LINE_TF_LOG_LEVEL)
     prefer_bfc_cpu_allocator()
     with quiet_stderr():
         import tensorflow  # noqa: F401
+
+
+def start_command():
+    """Ready the process for a command whose flags parsed: TensorFlow started quietly, layers registered.
+
+    ``python -m keras_rnnreg`` defers both to here, so ``--help`` and usage
+    errors answer without importing TensorFlow or Keras (seconds each). A
+    process that already imported TensorFlow (a script, a test) keeps its own.
+    """
+    if "tensorflow" not in sys.modules:
+        import_tensorflow_quietly()
+    import keras_rnnreg
+
+    keras_rnnreg._register_layers()

@@ -11,7 +11,12 @@ Commands::
 
 Each command defines its flags on its own :class:`absl.flags.FlagValues`
 (never the global ``FLAGS``) and parses its own argv, so commands and other
-modules cannot clash. ``COMMAND --help`` lists a command's flags.
+modules cannot clash. ``COMMAND --help`` lists a command's flags. One
+dispatcher (:func:`dispatch`, :func:`run_command`) runs these commands and
+``tune``'s subcommands; it answers ``--help`` and flag errors before
+TensorFlow, Keras and the layers are imported (the flags take their defaults
+and choices from Keras-free modules: :mod:`keras_rnnreg.defaults`,
+:mod:`keras_rnnreg.zoo_specs`, the data registry).
 
 Exit status: 0 success; 2 bad usage or a bad value (one ``error:`` line on
 stderr, no traceback; set ``KERAS_RNNREG_DEBUG=1`` to get the traceback); 3 a
@@ -29,6 +34,9 @@ from typing import Callable
 
 from absl import flags
 
+# Keras-free: the flags' defaults and choices (``--help`` must not start Keras).
+from keras_rnnreg import defaults, zoo_specs
+
 PROG = "keras-rnnreg"
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -45,21 +53,29 @@ class CommandError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Command:
-    """One subcommand.
+    """One subcommand, run by :func:`dispatch`.
 
     Attributes:
         name: the word after the program name.
         summary: one line for the usage listing.
-        define: ``define(fv)`` defines the command's flags on ``fv``.
+        define: ``define(fv)`` defines the command's flags on ``fv`` (from
+            Keras-free modules only: ``--help`` must not start Keras); ``None``
+            for a command with subcommands of its own, whose ``main(argv)``
+            gets its arguments unparsed.
         main: ``main(fv, args) -> int`` runs it (``args``: positional arguments).
         usage: the synopsis shown by ``--help``.
+        help: ``help(fv, name) -> str``, the ``--help`` text, if not the
+            default (usage, summary and flags).
+        positional: whether it takes positional arguments (else one is an error).
     """
 
     name: str
     summary: str
-    define: Callable
+    define: Callable | None
     main: Callable
     usage: str = ""
+    help: Callable | None = None
+    positional: bool = False
 
 
 # --------------------------------------------------------------------------- helpers
@@ -75,11 +91,6 @@ def _positive_float(fv, name, default, help_text, allow_zero=False):
         flags.register_validator(
             name, lambda v: v is None or v > 0, message=f"--{name} must be > 0", flag_values=fv
         )
-
-
-def _no_positional(command, args):
-    if args:
-        raise CommandError(f"{command}: unexpected argument {args[0]!r}")
 
 
 class _NumberOrNone(flags.ArgumentParser):
@@ -110,11 +121,9 @@ _NULLABLE = ("sparsity_k", "spectral_radius")
 
 def hyperparameter_table():
     """``{name: {model: default}}`` over the union of all zoo models' hyperparameters (no ``seed``)."""
-    from keras_rnnreg import models
-
     table = {}
-    for model in models.names():
-        for key, value in models.default_hyperparameters(model).items():
+    for model in zoo_specs.names():
+        for key, value in zoo_specs.default_hyperparameters(model).items():
             if key != "seed":
                 table.setdefault(key, {})[model] = value
     return table
@@ -126,21 +135,17 @@ def define_hyperparameter_flags(fv):
     The flag's default is ``None`` (meaning: the model's own default); its help
     lists the models that have it and their defaults. Returns the names.
     """
-    from keras_rnnreg import models
-
     table = hyperparameter_table()
     for key, per_model in sorted(table.items()):
-        defaults = sorted({repr(v) for v in per_model.values()})
+        model_defaults = sorted({repr(v) for v in per_model.values()})
         if len(per_model) == len(hyperparameter_models()):
-            where = f"all models; default {', '.join(defaults)}"
+            where = f"all models; default {', '.join(model_defaults)}"
         else:
             where = ", ".join(f"{m}={per_model[m]!r}" for m in per_model)
         help_text = f"Model hyperparameter ({where})."
         sample = next(iter(per_model.values()))
         if isinstance(sample, str):
-            from keras_rnnreg.models import CHOICES
-
-            choices = list(CHOICES[key])
+            choices = list(zoo_specs.CHOICES[key])
             flags.DEFINE_enum(key, None, choices, help_text, flag_values=fv)
         elif key in _NULLABLE:
             kind = int if isinstance(sample, int) else float
@@ -156,9 +161,7 @@ def define_hyperparameter_flags(fv):
 
 def hyperparameter_models():
     """The zoo's model names."""
-    from keras_rnnreg import models
-
-    return models.names()
+    return zoo_specs.names()
 
 
 def hyperparameter_overrides(fv, model):
@@ -167,9 +170,7 @@ def hyperparameter_overrides(fv, model):
     Raises:
         CommandError: a flag set that ``model`` has no such hyperparameter.
     """
-    from keras_rnnreg import models
-
-    accepted = models.default_hyperparameters(model)
+    accepted = zoo_specs.default_hyperparameters(model)
     overrides = {}
     for key in hyperparameter_table():
         if fv[key].present:
@@ -204,14 +205,14 @@ def _load_run(fv):
 
 
 def _define_train(fv):
-    from keras_rnnreg import data_pipelines, models, optim, training
+    from keras_rnnreg.data_pipelines.registry import DATASETS
 
-    d = training.DEFAULTS
-    flags.DEFINE_enum("model", d["model"], models.names(), "Zoo model (a row of the paper's Table 1).", flag_values=fv)
-    flags.DEFINE_enum("dataset", d["dataset"], list(data_pipelines.DATASETS), "Benchmark.", flag_values=fv)
+    d = defaults.TRAINING
+    flags.DEFINE_enum("model", d["model"], zoo_specs.names(), "Zoo model (a row of the paper's Table 1).", flag_values=fv)
+    flags.DEFINE_enum("dataset", d["dataset"], list(DATASETS), "Benchmark.", flag_values=fv)
     flags.DEFINE_integer("epochs", d["epochs"], "Maximum number of epochs.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("batch_size", d["batch_size"], "Training windows per batch.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_enum("optimizer", d["optimizer"], list(optim.OPTIMIZERS),
+    flags.DEFINE_enum("optimizer", d["optimizer"], list(defaults.OPTIMIZERS),
                       "sgd (Nesterov momentum, the paper's), rmsprop (Keras's), rmsprop_nesterov (climin's, the authors') or adam.", flag_values=fv)
     _positive_float(fv, "learning_rate", d["learning_rate"], "Step size.")
     flags.DEFINE_float("momentum", d["momentum"], "Momentum in [0, 1) (sgd, rmsprop, rmsprop_nesterov).",
@@ -246,7 +247,6 @@ def _define_train(fv):
 def _main_train(fv, args):
     from keras_rnnreg import training
 
-    _no_positional("train", args)
     overrides = hyperparameter_overrides(fv, fv.model)
     run_dir = fv.run_dir if fv.run_dir is not None else training.default_run_dir(fv.model, fv.dataset, fv.seed)
     jit = {"auto": "auto", "true": True, "false": False}[fv.jit_compile]
@@ -337,7 +337,6 @@ def evaluate_run(run_dir, split="test", on="auto", data_dir=None, use_saved_mode
 
 
 def _main_evaluate(fv, args):
-    _no_positional("evaluate", args)
     result = evaluate_run(fv.run_dir, fv.split, fv.on, fv.data_dir, fv.saved_model)
     if fv.json:
         print(json.dumps(result, indent=2))
@@ -363,7 +362,6 @@ def _main_export(fv, args):
 
     from keras_rnnreg import export
 
-    _no_positional("export", args)
     if fv.out:
         export.check_export_target(fv.out)  # before anything is loaded or written
     rd, _, model = _load_run(fv)
@@ -409,7 +407,6 @@ def _main_sample(fv, args):
 
     from keras_rnnreg import sampling, training
 
-    _no_positional("sample", args)
     if fv.out is None:  # beside the model, not wherever the command happens to run
         rd = _run_dir_of(fv)
         rd.require_model()  # names a missing run before any folder is made in it
@@ -501,7 +498,9 @@ COMMANDS = {
         Command("sample", "draw a piano roll from a trained run; write MIDI and a PNG",
                 _define_sample, _main_sample, "sample --run_dir DIR --steps N --out song.mid"),
         Command("data", "data utilities: statistics of a benchmark",
-                _define_data, _main_data, "data stats DATASET [--data_dir DIR]"),
+                _define_data, _main_data, "data stats DATASET [--data_dir DIR]", positional=True),
+        Command("tune", f"hyperparameter search, sweeps and search summaries (see: {PROG} tune --help)",
+                None, run_tune, "tune [search|sweep|summarize] [flags]"),
     )
 }
 
@@ -511,7 +510,6 @@ def usage():
     lines = [f"usage: {PROG} COMMAND [flags]   (or: python -m keras_rnnreg COMMAND [flags])", "", "commands:"]
     for c in COMMANDS.values():
         lines.append(f"  {c.name:<9} {c.summary}")
-    lines.append(f"  {'tune':<9} hyperparameter search, sweeps and search summaries (see: {PROG} tune --help)")
     lines += ["", f"'{PROG} COMMAND --help' lists the flags of a command."]
     return "\n".join(lines)
 
@@ -539,39 +537,13 @@ def _error(prefix, message):
     return EXIT_USAGE
 
 
-def main(argv=None):
-    """Run the command line on ``argv`` (default ``sys.argv``); returns the exit status."""
-    argv = list(sys.argv if argv is None else argv)
-    rest = argv[1:]
-    if not rest or rest[0] in ("-h", "--help", "help"):
-        print(usage(), file=sys.stdout if rest else sys.stderr)
-        return 0 if rest else EXIT_USAGE
-    name, rest = rest[0], rest[1:]
-    if name == "tune":
-        try:
-            return run_tune(rest)
-        except CommandError as e:
-            return _error(f"{PROG} tune", e)
-    if name not in COMMANDS:
-        print(usage(), file=sys.stderr)
-        return _error(PROG, f"unknown command {name!r}; valid commands: {', '.join([*COMMANDS, 'tune'])}")
-    command = COMMANDS[name]
-    prefix = f"{PROG} {name}"
-    fv = flags.FlagValues()
-    command.define(fv)
-    if any(a in ("-h", "--help", "--helpshort", "--helpfull", "-help") for a in rest):
-        print(f"usage: {PROG} {command.usage}\n\n{command.summary}\n\nflags:")
-        print(fv.get_help(include_special_flags=False))
-        return 0
+HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull")
+
+
+def _run_guarded(prefix, run):
+    """``run()``'s exit status; an interrupt is 130 and a user error one ``error:`` line, exit 2."""
     try:
-        args = fv([prefix, *rest])[1:]
-    except flags.Error as e:
-        return _error(prefix, str(e).splitlines()[0] if str(e) else type(e).__name__)
-    bad = non_finite_flag(fv)
-    if bad:
-        return _error(prefix, bad)
-    try:
-        return command.main(fv, args)
+        return run()
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -581,3 +553,71 @@ def main(argv=None):
             raise
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         return _error(prefix, message)
+
+
+def run_command(prog, command, argv):
+    """Define, parse and run ``command`` on ``argv`` (its arguments); returns the exit status.
+
+    ``--help`` and flag errors are answered before TensorFlow, Keras and the
+    layers are imported (:func:`keras_rnnreg._startup.start_command`), which
+    happens only once the flags parsed.
+    """
+    prefix = f"{prog} {command.name}"
+    if command.define is None:  # a group with subcommands of its own (tune)
+        return _run_guarded(prefix, lambda: command.main(argv))
+    fv = flags.FlagValues()
+    command.define(fv)
+    if any(a in HELP_FLAGS for a in argv):
+        if command.help is not None:
+            print(command.help(fv, command.name))
+        else:
+            print(f"usage: {prog} {command.usage}\n\n{command.summary}\n\nflags:")
+            print(fv.get_help(include_special_flags=False))
+        return 0
+    try:
+        args = fv([prefix, *argv])[1:]
+    except flags.Error as e:
+        return _error(prefix, str(e).splitlines()[0] if str(e) else type(e).__name__)
+    bad = non_finite_flag(fv)
+    if args and not command.positional:
+        bad = f"unexpected argument {args[0]!r}"
+    if bad:
+        return _error(prefix, bad)
+    from keras_rnnreg import _startup
+
+    _startup.start_command()
+    return _run_guarded(prefix, lambda: command.main(fv, args))
+
+
+def dispatch(prog, commands, argv, usage_text, default=None, noun="command"):
+    """Run the command of ``commands`` that ``argv[0]`` names on the rest of ``argv``; the exit status.
+
+    Shared by the top level (``keras-rnnreg COMMAND``) and ``tune SUBCOMMAND``.
+
+    Args:
+        prog: the program as messages name it (``keras-rnnreg``, ``keras-rnnreg tune``).
+        commands: ``{name: Command}``.
+        argv: the arguments after ``prog``.
+        usage_text: printed to stderr for a missing or unknown command.
+        default: the command run when ``argv`` is empty or starts with a flag
+            (``tune --model ...`` is ``tune search --model ...``); ``None``: none.
+        noun: what the error message calls a command.
+    """
+    if argv and argv[0] in commands:
+        return run_command(prog, commands[argv[0]], argv[1:])
+    if default is not None and (not argv or argv[0].startswith("-")):
+        return run_command(prog, commands[default], argv)
+    print(usage_text, file=sys.stderr)
+    if not argv:
+        return EXIT_USAGE
+    return _error(prog, f"unknown {noun} {argv[0]!r}; valid {noun}s: {', '.join(commands)}")
+
+
+def main(argv=None):
+    """Run the command line on ``argv`` (default ``sys.argv``); returns the exit status."""
+    argv = list(sys.argv if argv is None else argv)
+    rest = argv[1:]
+    if rest and rest[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    return dispatch(PROG, COMMANDS, rest, usage())

@@ -6,6 +6,9 @@ Kept free of Keras and TensorFlow imports so the command line can show them in
 ``epochs``, ``batch_size``, ``patience`` and ``window``.
 """
 
+#: The optimizers :func:`keras_rnnreg.optim.make_optimizer` builds (``train --optimizer``).
+OPTIMIZERS = ("sgd", "rmsprop", "rmsprop_nesterov", "adam")
+
 TRAINING = {
     "model": "rnn",
     "dataset": "jsb_chorales",

@@ -2,9 +2,8 @@
 
 import keras
 
+from keras_rnnreg.defaults import OPTIMIZERS
 from keras_rnnreg.losses import FrameNLL, NoteNLL
-
-OPTIMIZERS = ("sgd", "rmsprop", "rmsprop_nesterov", "adam")
 
 
 def make_optimizer(name="sgd", learning_rate=1e-3, momentum=0.9, clipnorm=None, decay=0.9):

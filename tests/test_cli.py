@@ -60,6 +60,12 @@ def test_command_help_lists_its_flags(capsys):
         (["sample", "--run_dir", "x"], "run_dir 'x' does not exist"),
         (["data", "stats", "bach"], "unknown dataset 'bach'"),
         (["data", "frobnicate"], "unknown or missing action 'frobnicate'"),
+        # tune's subcommands go through the same dispatcher: the same one-line errors.
+        (["tune", "frobnicate"], "keras-rnnreg tune: error: unknown subcommand 'frobnicate'; valid subcommands: "
+                                 "search, sweep, summarize"),
+        (["tune", "sweep", "--bogus", "1"], "keras-rnnreg tune sweep: error: Unknown command line flag 'bogus'"),
+        (["tune", "--model", "rnn"], "keras-rnnreg tune search: error: flag --directory=None"),
+        (["tune", "summarize", "--directory", "d", "extra"], "keras-rnnreg tune summarize: error: unexpected argument"),
     ],
 )
 def test_bad_flags_give_one_error_line(capsys, argv, expected):

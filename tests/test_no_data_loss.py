@@ -117,7 +117,7 @@ def test_tune_directory_that_is_a_file(tmp_path, capsys):
     assert tune_cli.main(_tune_argv(target)) == 2
     err = capsys.readouterr().err
     assert [line for line in err.splitlines() if line.strip()] == [
-        f"error: --directory '{target}' exists and is not a directory"
+        f"keras-rnnreg tune search: error: --directory '{target}' exists and is not a directory"
     ]
     assert target.read_text() == "x"
 

@@ -169,7 +169,7 @@ def test_cli_usage_errors(capsys, tmp_path):
     assert "--model" in capsys.readouterr().err
     assert cli.main(["--model", "rnn", "--directory", str(tmp_path), "--bogus", "1"]) == 2
     assert cli.main(["tune", "frobnicate"]) == 2
-    assert "valid: search, sweep, summarize" in capsys.readouterr().err
+    assert "valid subcommands: search, sweep, summarize" in capsys.readouterr().err
     assert cli.main(["--model", "rnn", "--directory", str(tmp_path), "--tuner", "grid"]) == 2
     assert cli.main(["sweep", "--model", "rnn", "--param", "sigma", "--values", "0.1",
                      "--out", str(tmp_path / "s.csv")]) == 2

@@ -24,9 +24,12 @@ Summary of an existing directory (no training)::
     python -m keras_rnnreg tune summarize --directory DIR
 
 Flags are defined on private ``absl.flags.FlagValues`` instances, so they never
-clash with the flags of other subcommands. :func:`main` takes the arguments
-that follow ``tune`` (a leading ``"tune"`` is ignored) and returns an exit
-status: 0 success, 1 failure of the run, 2 usage error.
+clash with the flags of other subcommands. The subcommands are
+:class:`keras_rnnreg.cli.Command`\ s run by the command line's own dispatcher
+(:func:`keras_rnnreg.cli.dispatch`): the same ``--help``, one-line errors and
+deferred TensorFlow start. :func:`main` takes the arguments that follow
+``tune`` (a leading ``"tune"`` is ignored) and returns an exit status: 0
+success, 1 failure of the run, 2 usage error.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ import sys
 
 from absl import flags
 
+from keras_rnnreg.cli import PROG as CLI_PROG
+from keras_rnnreg.cli import Command, CommandError, dispatch
 from keras_rnnreg.defaults import DIVERGENCE_THRESHOLD, TRAINING, TRIALS
 
-SUBCOMMANDS = ("search", "sweep", "summarize")
 # Flags of the launcher only (not passed on to the chief and workers).
 LAUNCHER_FLAGS = ("distributed", "workers", "oracle_ip", "oracle_port", "timeout", "overwrite")
 
@@ -66,9 +70,7 @@ def _data_flags(fv):
     flags.DEFINE_integer("verbose", 1, "0 quiet, 1 one line per finished trial (on stderr).", flag_values=fv)
 
 
-def search_flags():
-    """A fresh ``FlagValues`` with the flags of a search (and the launcher)."""
-    fv = flags.FlagValues()
+def _define_search(fv):
     _data_flags(fv)
     flags.DEFINE_string("directory", None, "Search folder: KerasTuner state, summary.json, summary.md.",
                         flag_values=fv)
@@ -106,12 +108,10 @@ def search_flags():
                          flag_values=fv)
     flags.DEFINE_float("timeout", None, "Kill all processes of --distributed after this many seconds.",
                        flag_values=fv)
-    return fv
+    flags.mark_flags_as_required(["model", "directory"], flag_values=fv)
 
 
-def sweep_flags():
-    """A fresh ``FlagValues`` with the flags of ``tune sweep``."""
-    fv = flags.FlagValues()
+def _define_sweep(fv):
     _data_flags(fv)
     flags.DEFINE_string("param", None, "Hyperparameter to sweep (e.g. l2, sigma, dropconnect_p).",
                         flag_values=fv)
@@ -122,68 +122,54 @@ def sweep_flags():
     flags.DEFINE_string("out", None, "CSV file (rows already there are kept and skipped).", flag_values=fv)
     flags.DEFINE_string("plot", None, "Also plot mean test NLL against --param to this image file.",
                         flag_values=fv)
-    return fv
+    flags.mark_flags_as_required(["model", "param", "values", "out"], flag_values=fv)
 
 
-def summarize_flags():
-    fv = flags.FlagValues()
+def _define_summarize(fv):
     flags.DEFINE_string("directory", None, "Search folder.", flag_values=fv)
     flags.DEFINE_string("project_name", None, "KerasTuner project (default: the one in search_config.json).",
                         flag_values=fv)
+    flags.mark_flag_as_required("directory", flag_values=fv)
+
+
+def _fresh(define):
+    fv = flags.FlagValues()
+    define(fv)
     return fv
 
 
+def search_flags():
+    """A fresh ``FlagValues`` with the flags of a search (and the launcher)."""
+    return _fresh(_define_search)
+
+
+def sweep_flags():
+    """A fresh ``FlagValues`` with the flags of ``tune sweep``."""
+    return _fresh(_define_sweep)
+
+
+def summarize_flags():
+    """A fresh ``FlagValues`` with the flags of ``tune summarize``."""
+    return _fresh(_define_summarize)
+
+
 PROG = "python -m keras_rnnreg tune"
-#: The three forms of ``tune`` (``search`` is the default subcommand and may be left out).
-USAGE_FORMS = (
-    ("search", "[search] --model MODEL --directory DIR [flags]",
-     "hyperparameter search (KerasTuner; resumes DIR when rerun; --distributed for a chief and workers)"),
-    ("sweep", "sweep --model MODEL --param NAME --values V1,V2,... --out FILE.csv [--plot FILE.png] [flags]",
-     "test NLL against one hyperparameter, the others fixed (figures 8-10)"),
-    ("summarize", "summarize --directory DIR [--project_name NAME]",
-     "rebuild summary.json / summary.md of an existing search folder (no training)"),
-)
+
+
+def usage_text():
+    """The usage of every form of ``tune`` and what each does."""
+    lines = []
+    for i, command in enumerate(COMMANDS.values()):
+        lines.append(f"{'usage: ' if i == 0 else '       '}{PROG} {command.usage}")
+    lines += ["", "subcommands:"]
+    lines += [f"  {command.name:<10} {command.summary}" for command in COMMANDS.values()]
+    return "\n".join(lines)
 
 
 def help_text(fv, command):
     """``tune --help``: the usage of every form, what each does, then the flags of ``command``."""
-    lines = []
-    for i, (_, form, _) in enumerate(USAGE_FORMS):
-        lines.append(f"{'usage: ' if i == 0 else '       '}{PROG} {form}")
-    lines += ["", "subcommands:"]
-    lines += [f"  {name:<10} {what}" for name, _, what in USAGE_FORMS]
-    lines += ["", f"'{PROG} SUBCOMMAND --help' lists the flags of a subcommand.", "",
-              f"flags of 'tune {command}':", fv.get_help()]
-    return "\n".join(lines)
-
-
-def _parse(fv, argv, prog):
-    if any(a in ("-h", "--help", "-help", "--helpfull") for a in argv):
-        print(help_text(fv, prog))
-        return None, 0
-    try:
-        rest = fv([f"tune {prog}", *argv])
-    except flags.Error as e:
-        print(f"error: {e}\n(run with --help for the flags)", file=sys.stderr)
-        return None, 2
-    if len(rest) > 1:
-        print(f"error: unexpected arguments: {' '.join(rest[1:])}", file=sys.stderr)
-        return None, 2
-    from keras_rnnreg.cli import non_finite_flag
-
-    bad = non_finite_flag(fv)
-    if bad:
-        print(f"error: {bad}", file=sys.stderr)
-        return None, 2
-    return fv, None
-
-
-def _require(fv, *names):
-    missing = [n for n in names if fv[n].value is None]
-    if missing:
-        print(f"error: missing required flag(s): {', '.join('--' + n for n in missing)}", file=sys.stderr)
-        return False
-    return True
+    return "\n".join([usage_text(), "", f"'{PROG} SUBCOMMAND --help' lists the flags of a subcommand.", "",
+                      f"flags of 'tune {command}':", fv.get_help()])
 
 
 def _threshold(fv):
@@ -235,35 +221,19 @@ def _print_result(summary):
         print(f"search stopped: {summary['error']}", file=sys.stderr)
 
 
-def run_search_command(argv):
-    fv, status = _parse(search_flags(), argv, "search")
-    if fv is None:
-        return status
-    if not _require(fv, "model", "directory"):
-        return 2
-    try:
-        settings = _settings(fv)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+def _main_search(fv, args):
+    # A ValueError (bad setting, refused resume) is one error line, exit 2 (keras_rnnreg.cli.run_command).
+    settings = _settings(fv)
     if fv.distributed:
         from keras_rnnreg.tuning import launch
 
-        try:
-            return launch.run_distributed(
-                child_argv(fv), workers=fv.workers, ip=fv.oracle_ip, port=fv.oracle_port,
-                timeout=fv.timeout, settings=settings,
-            )
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        return launch.run_distributed(
+            child_argv(fv), workers=fv.workers, ip=fv.oracle_ip, port=fv.oracle_port,
+            timeout=fv.timeout, settings=settings,
+        )
     from keras_rnnreg.tuning.search import run_search
 
-    try:
-        summary = run_search(settings)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    summary = run_search(settings)
     if summary is None:  # distributed worker
         return 0
     _print_result(summary)
@@ -272,26 +242,17 @@ def run_search_command(argv):
     return 1 if failed else 0
 
 
-def run_sweep_command(argv):
-    fv, status = _parse(sweep_flags(), argv, "sweep")
-    if fv is None:
-        return status
-    if not _require(fv, "model", "param", "values", "out"):
-        return 2
+def _main_sweep(fv, args):
     from keras_rnnreg.tuning import search_space, sweep
 
-    try:
-        rows = sweep.run_sweep(
-            fv.model, fv.param, fv.values, seeds=[int(s) for s in fv.seeds], out=fv.out,
-            dataset=fv.dataset, data_dir=fv.data_dir, epochs=fv.epochs, patience=fv.patience,
-            batch_size=fv.batch_size, window=fv.window, fixed=search_space.parse_fixed(fv.model, fv.fixed),
-            base=fv.base, max_train_sequences=fv.max_train_sequences,
-            max_valid_sequences=fv.max_valid_sequences, max_test_sequences=fv.max_test_sequences,
-            divergence_threshold=_threshold(fv), verbose=fv.verbose,
-        )
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    rows = sweep.run_sweep(
+        fv.model, fv.param, fv.values, seeds=[int(s) for s in fv.seeds], out=fv.out,
+        dataset=fv.dataset, data_dir=fv.data_dir, epochs=fv.epochs, patience=fv.patience,
+        batch_size=fv.batch_size, window=fv.window, fixed=search_space.parse_fixed(fv.model, fv.fixed),
+        base=fv.base, max_train_sequences=fv.max_train_sequences,
+        max_valid_sequences=fv.max_valid_sequences, max_test_sequences=fv.max_test_sequences,
+        divergence_threshold=_threshold(fv), verbose=fv.verbose,
+    )
     if fv.plot:
         sweep.plot_sweep(fv.out, fv.plot)
     ok = sum(r["status"] == "ok" for r in rows)
@@ -299,12 +260,7 @@ def run_sweep_command(argv):
     return 0 if ok else 1
 
 
-def run_summarize_command(argv):
-    fv, status = _parse(summarize_flags(), argv, "summarize")
-    if fv is None:
-        return status
-    if not _require(fv, "directory"):
-        return 2
+def _main_summarize(fv, args):
     import json
     import os
 
@@ -317,8 +273,7 @@ def run_summarize_command(argv):
             config = json.load(f)
     project = fv.project_name or config.get("project_name")
     if not project:
-        print(f"error: no search_config.json in {fv.directory}; pass --project_name", file=sys.stderr)
-        return 2
+        raise CommandError(f"no search_config.json in {fv.directory}; pass --project_name")
     project_dir = os.path.join(fv.directory, project)
     records = summary_lib.directory_records(project_dir)
     best = summary_lib.best_record(records)
@@ -335,6 +290,26 @@ def run_summarize_command(argv):
     return 0
 
 
+#: ``tune``'s subcommands, run by the command line's dispatcher (``search`` is the default
+#: and may be left out: ``tune --model ...``).
+COMMANDS = {
+    c.name: c
+    for c in (
+        Command("search", "hyperparameter search (KerasTuner; resumes DIR when rerun; --distributed for a "
+                "chief and workers)", _define_search, _main_search,
+                "[search] --model MODEL --directory DIR [flags]", help_text),
+        Command("sweep", "test NLL against one hyperparameter, the others fixed (figures 8-10)",
+                _define_sweep, _main_sweep,
+                "sweep --model MODEL --param NAME --values V1,V2,... --out FILE.csv [--plot FILE.png] [flags]",
+                help_text),
+        Command("summarize", "rebuild summary.json / summary.md of an existing search folder (no training)",
+                _define_summarize, _main_summarize, "summarize --directory DIR [--project_name NAME]",
+                help_text),
+    )
+}
+SUBCOMMANDS = tuple(COMMANDS)
+
+
 def main(argv=None):
     """Entry point of ``tune``: ``argv`` are the arguments after ``tune``.
 
@@ -344,17 +319,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "tune":
         argv = argv[1:]
-    command = "search"
-    if argv and argv[0] in SUBCOMMANDS:
-        command, argv = argv[0], argv[1:]
-    elif argv and not argv[0].startswith("-"):
-        print(f"error: unknown tune subcommand {argv[0]!r}; valid: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
-        return 2
-    if command == "sweep":
-        return run_sweep_command(argv)
-    if command == "summarize":
-        return run_summarize_command(argv)
-    return run_search_command(argv)
+    return dispatch(f"{CLI_PROG} tune", COMMANDS, argv, usage_text(), default="search", noun="subcommand")
 
 
 if __name__ == "__main__":

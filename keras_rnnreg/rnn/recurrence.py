@@ -40,6 +40,8 @@ import math
 import keras
 from keras import ops
 
+from keras_rnnreg.rnn.choices import FAST_DROPOUT_VARIANTS  # noqa: F401  (re-exported)
+
 # Added under square roots of sums of squares so their gradient stays finite at 0.
 _TINY = 1e-12
 
@@ -457,8 +459,6 @@ def tanh_moments(mu, var, variance="zero_corrected"):
     variance = ops.maximum(4.0 * (second - ops.square((mean + 1.0) / 2.0)), 0.0)
     return mean, variance
 
-
-FAST_DROPOUT_VARIANTS = ("consistent", "authors")
 
 
 def authors_sigmoid_moments(mu, var):

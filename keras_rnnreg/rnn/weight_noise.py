@@ -28,11 +28,11 @@ import keras
 from keras import ops
 
 from keras_rnnreg import rng
+from keras_rnnreg.rnn.choices import IMPLEMENTATIONS
 
 NOISE_KINDS = ("additive", "multiplicative", "dropconnect")
 GAUSSIAN_KINDS = ("additive", "multiplicative")
 SCOPES = ("step", "sequence")
-IMPLEMENTATIONS = ("local_reparameterization", "exact")
 
 
 def check_choice(what, value, choices):
