@@ -95,11 +95,22 @@ class FitOutcome:
         return len(self.history.history.get("loss", []))
 
 
-def early_stopping(patience, restore_best_weights=True, verbose=0):
-    """Early stopping on ``val_nll`` (``patience`` 0 or ``None``: never stops, keeps the best weights)."""
-    return keras.callbacks.EarlyStopping(
-        monitor=MONITOR, mode="min", patience=patience if patience else 2**31 - 1,
-        restore_best_weights=restore_best_weights, verbose=verbose,
+#: The patience that stands for "never stop early" (``patience`` 0 or ``None``).
+NEVER = 2**31 - 1
+
+
+def early_stopping(patience, restore_best_weights=True, verbose=0, cls=None, **kwargs):
+    """Early stopping on ``val_nll`` (``patience`` 0 or ``None``: never stops, keeps the best weights).
+
+    Args:
+        cls: the callback class (default :class:`keras.callbacks.EarlyStopping`;
+            ``train`` passes :class:`~keras_rnnreg.callbacks.ResumableEarlyStopping`),
+            given ``kwargs`` besides.
+    """
+    cls = keras.callbacks.EarlyStopping if cls is None else cls
+    return cls(
+        monitor=MONITOR, mode="min", patience=patience if patience else NEVER,
+        restore_best_weights=restore_best_weights, verbose=verbose, **kwargs,
     )
 
 

@@ -392,9 +392,8 @@ def train(
         sr_logger = cb.SpectralRadiusLogger(rd.spectral_radius, rows=state.get("spectral_radius"))
         history = cb.HistoryWriter(rd.history, rows=state.get("history"), on_epoch=running_metrics)
         guard = cb.DivergenceGuard(cb.DIVERGENCE_THRESHOLD)
-        stopper = cb.ResumableEarlyStopping(
-            monitor=fitting.MONITOR, mode="min", patience=patience if patience > 0 else epochs + 1,
-            restore_best_weights=True, verbose=1 if verbose else 0,
+        stopper = fitting.early_stopping(
+            patience, verbose=1 if verbose else 0, cls=cb.ResumableEarlyStopping,
             best_weights_path=rd.backup / "best_weights.npz", state=state.get("early_stopping"),
         )
 

@@ -99,3 +99,25 @@ def test_train_trials_and_sweeps_go_through_fitting_fit(monkeypatch, tmp_path, d
     rows = sweep.run_sweep("rnn", "units", [8], data_dir=data_dir, epochs=1, verbose=0, **small)
     assert calls[-1] is None and rows[0]["status"] == "ok"
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize("patience", [0, 3])
+def test_train_builds_its_resumable_stopper_with_the_same_patience_rule(monkeypatch, tmp_path, data_dir, patience):
+    from keras_rnnreg import callbacks
+
+    made = []
+    real = fitting.early_stopping
+
+    def spy(*args, **kwargs):
+        stopper = real(*args, **kwargs)
+        made.append(stopper)
+        return stopper
+
+    monkeypatch.setattr(fitting, "early_stopping", spy)
+    small = dict(max_train_sequences=4, max_valid_sequences=2, max_test_sequences=1)
+    training.train("rnn", "jsb_chorales", tmp_path / "run", hyperparameters={"units": 8}, epochs=1,
+                   patience=patience, data_dir=data_dir, verbose=0, export_saved_model=False, tensorboard=False,
+                   log=None, **small)
+    assert len(made) == 1 and isinstance(made[0], callbacks.ResumableEarlyStopping)
+    assert made[0].patience == (patience or fitting.NEVER)
+    assert made[0].patience == fitting.early_stopping(patience).patience
