@@ -1,0 +1,130 @@
+"""Re-evaluate every run of the Table 1 ledger from its run directory and compare.
+
+For each training record of ``--ledger`` (``kind`` ``run`` or ``recipe``, as
+written by :mod:`benchmarks.table1_protocol`), loads the run directory's
+``model.keras`` (``safe_mode``) exactly as ``python -m keras_rnnreg evaluate
+--run_dir DIR`` does, computes the test NLL on whole sequences, and compares it
+with the number in the ledger (``--tolerance``, absolute, nats per time step).
+Run directories are not committed; one missing on this machine is listed as
+such, not counted as a failure. Writes ``OUT.json`` and ``OUT.md`` (atomically)
+with the commit, command and wall time, prints one line per run, and exits 1
+when a present run does not reproduce its ledger number.
+
+    python -m benchmarks.verify_table1
+"""
+
+import json
+import math
+import pathlib
+import sys
+import time
+
+from absl import flags
+
+from benchmarks import _flags
+from benchmarks.provenance import REPO_ROOT, code_version
+
+PROG = "python -m benchmarks.verify_table1"
+REPRODUCED, DIFFERS, MISSING = "reproduced", "differs", "run directory not on this machine"
+
+
+def define_flags(fv):
+    flags.DEFINE_string("ledger", "results/table1.json", "The ledger (relative to the repository or absolute).",
+                        flag_values=fv)
+    flags.DEFINE_string("out", "results/table1_evaluated", "Writes OUT.json and OUT.md.", flag_values=fv)
+    flags.DEFINE_float("tolerance", 1e-3, "Largest |ledger - evaluate| counted as reproduced (nats per step).",
+                       lower_bound=0.0, flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "Data folder (default: each run's, else $KERAS_RNNREG_DATA_DIR).",
+                        flag_values=fv)
+
+
+def _in_repo(path):
+    path = pathlib.Path(path)
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def _row(record):
+    if record["kind"] == "recipe":
+        variant = f", {record['variant']}" if record.get("variant") else ""
+        return f"{record['model']} ({record['recipe']}{variant})"
+    return record["model"]
+
+
+def check(record, tolerance, data_dir=None, evaluate=None):
+    """The check of one ledger record: its row, the two NLLs and a status."""
+    if evaluate is None:
+        from keras_rnnreg.cli import evaluate_run as evaluate
+    result = {"row": _row(record), "dataset": record["dataset"], "seed": record.get("seed"),
+              "run_dir": record["run_dir"], "ledger_test_nll": record["test_nll"]}
+    directory = _in_repo(record["run_dir"])
+    if not (directory / "config.json").is_file():
+        return {**result, "evaluated_test_nll": None, "difference": None, "status": MISSING}
+    nll = evaluate(str(directory), "test", data_dir=data_dir)["nll"]
+    difference = nll - record["test_nll"]
+    return {**result, "evaluated_test_nll": nll, "difference": difference,
+            "status": REPRODUCED if abs(difference) <= tolerance else DIFFERS}
+
+
+def render(checks, header):
+    lines = [
+        "# Table 1 runs re-evaluated from their run directories", "",
+        f"Written by `{header['command']}` at {header['commit']} in {header['wall_time_s']:.0f} s "
+        f"({header['date']}). Each run's `model.keras` loaded with `safe_mode=True` and evaluated "
+        "on the test split (whole sequences), as `python -m keras_rnnreg evaluate --run_dir DIR` does; "
+        f"tolerance {header['tolerance']:g} nats per time step. Run directories are not committed: "
+        "those made on an earlier machine are listed as not on this machine.", "",
+        f"Reproduced: {header['counts'].get(REPRODUCED, 0)}, differs: {header['counts'].get(DIFFERS, 0)}, "
+        f"not on this machine: {header['counts'].get(MISSING, 0)}.", "",
+        "| row | dataset | seed | ledger test NLL | evaluate | difference | status | run directory |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in checks:
+        evaluated = "—" if c["evaluated_test_nll"] is None else f"{c['evaluated_test_nll']:.4f}"
+        difference = "—" if c["difference"] is None else f"{c['difference']:+.1e}"
+        lines.append(f"| {c['row']} | {c['dataset']} | {c['seed']} | {c['ledger_test_nll']:.4f} | {evaluated} | "
+                     f"{difference} | {c['status']} | `{c['run_dir']}` |")
+    return "\n".join(lines) + "\n"
+
+
+def run(args, argv, evaluate=None):
+    from keras_rnnreg import rundir
+
+    started = time.time()
+    ledger = _in_repo(args.ledger)
+    try:
+        records = json.loads(ledger.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise SystemExit(f"error: cannot read the ledger {args.ledger} ({e})") from None
+    trained = [r for r in records if r.get("kind") in ("run", "recipe")
+               and isinstance(r.get("test_nll"), (int, float)) and math.isfinite(r["test_nll"])]
+    checks = []
+    for i, record in enumerate(trained, 1):
+        c = check(record, args.tolerance, args.data_dir, evaluate)
+        checks.append(c)
+        shown = "" if c["difference"] is None else f" (evaluate {c['evaluated_test_nll']:.4f}, {c['difference']:+.1e})"
+        print(f"[{i}/{len(trained)}] {c['row']} {c['dataset']} seed {c['seed']}: ledger "
+              f"{c['ledger_test_nll']:.4f}{shown}: {c['status']}", flush=True)
+    counts = {}
+    for c in checks:
+        counts[c["status"]] = counts.get(c["status"], 0) + 1
+    header = {"command": " ".join([PROG, *argv]), "commit": code_version(), "ledger": args.ledger,
+              "tolerance": args.tolerance, "counts": counts, "wall_time_s": round(time.time() - started, 1),
+              "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    out = _in_repo(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rundir.atomic_write_text(out.with_suffix(".json"), json.dumps({**header, "checks": checks}, indent=1) + "\n")
+    rundir.atomic_write_text(out.with_suffix(".md"), render(checks, header))
+    return counts
+
+
+def main(argv=None, evaluate=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _flags.parse(PROG, __doc__.split("\n\n")[0], define_flags, argv)
+    counts = run(args, argv, evaluate)
+    if counts.get(DIFFERS):
+        raise SystemExit(1)
+    return counts
+
+
+if __name__ == "__main__":
+    main()
