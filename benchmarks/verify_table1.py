@@ -117,9 +117,15 @@ def run(args, argv, evaluate=None):
     return counts
 
 
+def parse_args(argv=None):
+    """The settings of ``argv`` (default ``sys.argv[1:]``); ``SystemExit`` on ``--help`` or a bad value."""
+    argv = sys.argv[1:] if argv is None else argv
+    return _flags.parse(PROG, __doc__.split("\n\n")[0], define_flags, argv)
+
+
 def main(argv=None, evaluate=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = _flags.parse(PROG, __doc__.split("\n\n")[0], define_flags, argv)
+    args = parse_args(argv)
     counts = run(args, argv, evaluate)
     if counts.get(DIFFERS):
         raise SystemExit(1)

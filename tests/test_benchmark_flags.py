@@ -16,11 +16,11 @@ import sys
 import pytest
 from absl import flags
 
-from benchmarks import _flags, reproduce_table1, table1_protocol, throughput, toy_loss_surface
+from benchmarks import _flags, reproduce_table1, table1_protocol, throughput, toy_loss_surface, verify_table1
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SCRIPTS = {"reproduce_table1": reproduce_table1, "table1_protocol": table1_protocol, "throughput": throughput,
-           "toy_loss_surface": toy_loss_surface}
+           "toy_loss_surface": toy_loss_surface, "verify_table1": verify_table1}
 ALL_MODELS = "rnn,rnn_fd,rnn_nbr,rnn_n,rnn_ns,rnn_mn,rnn_mns,rnn_do,rnn_dos,rnn_ff"
 
 #: The argparse versions' settings for an empty command line.
@@ -39,6 +39,9 @@ DEFAULTS = {
                    "memory_steps": 4, "cpu_allocator": "bfc", "output": str(REPO / "results" / "throughput.md"),
                    "memory_worker": None,
                    "timed": ALL_MODELS.split(",") + ["simplernn_xla"]},
+    # Written with absl flags from the start: its defaults as documented in its --help.
+    "verify_table1": {"ledger": "results/table1.json", "out": "results/table1_evaluated", "tolerance": 1e-3,
+                      "data_dir": None},
     "toy_loss_surface": {"out": "results/fig2_3_toy_loss_surface.png", "form": "paper", "steps": 50, "target": 0.5,
                          "grid": 100, "w_range": (-4.0, 4.0), "b_range": (-2.0, 2.0), "l2": 0.1},
 }
@@ -163,6 +166,7 @@ BAD = [
     (throughput, ["--cpu-allocator", "tcmalloc"], "flag --cpu-allocator=tcmalloc: value should be one of"),
     (toy_loss_surface, ["--target", "nan"], "flag --target=nan: must be a finite number"),
     (toy_loss_surface, ["--w_range", "1", "inf"], "expected 2 finite numbers"),
+    (verify_table1, ["--tolerance", "-1"], "flag --tolerance=-1: -1.0 is not a non-negative number"),
     (toy_loss_surface, ["--form", "lstm"], "flag --form=lstm: value should be one of <paper|pascanu>"),
 ]
 
