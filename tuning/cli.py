@@ -25,7 +25,7 @@ Summary of an existing directory (no training)::
 
 Flags are defined on private ``absl.flags.FlagValues`` instances, so they never
 clash with the flags of other subcommands. The subcommands are
-:class:`keras_rnnreg.cli.Command`\ s run by the command line's own dispatcher
+:class:`keras_rnnreg.cli.Command` objects run by the command line's own dispatcher
 (:func:`keras_rnnreg.cli.dispatch`): the same ``--help``, one-line errors and
 deferred TensorFlow start. :func:`main` takes the arguments that follow
 ``tune`` (a leading ``"tune"`` is ignored) and returns an exit status: 0
