@@ -13,8 +13,8 @@ when a present run does not reproduce its ledger number.
     python -m benchmarks.verify_table1
 """
 
+import collections
 import json
-import math
 import pathlib
 import sys
 import time
@@ -23,6 +23,7 @@ from absl import flags
 
 from benchmarks import _flags
 from benchmarks.provenance import REPO_ROOT, code_version
+from benchmarks.table1_protocol import _finite, _row_name
 
 PROG = "python -m benchmarks.verify_table1"
 REPRODUCED, DIFFERS, MISSING = "reproduced", "differs", "run directory not on this machine"
@@ -43,23 +44,16 @@ def _in_repo(path):
     return path if path.is_absolute() else REPO_ROOT / path
 
 
-def _row(record):
-    if record["kind"] == "recipe":
-        variant = f", {record['variant']}" if record.get("variant") else ""
-        return f"{record['model']} ({record['recipe']}{variant})"
-    return record["model"]
-
-
-def check(record, tolerance, data_dir=None, evaluate=None):
+def check(record, tolerance, data_dir=None):
     """The check of one ledger record: its row, the two NLLs and a status."""
-    if evaluate is None:
-        from keras_rnnreg.cli import evaluate_run as evaluate
-    result = {"row": _row(record), "dataset": record["dataset"], "seed": record.get("seed"),
+    from keras_rnnreg.cli import evaluate_run
+
+    result = {"row": _row_name(record), "dataset": record["dataset"], "seed": record.get("seed"),
               "run_dir": record["run_dir"], "ledger_test_nll": record["test_nll"]}
     directory = _in_repo(record["run_dir"])
     if not (directory / "config.json").is_file():
         return {**result, "evaluated_test_nll": None, "difference": None, "status": MISSING}
-    nll = evaluate(str(directory), "test", data_dir=data_dir)["nll"]
+    nll = evaluate_run(str(directory), "test", data_dir=data_dir)["nll"]
     difference = nll - record["test_nll"]
     return {**result, "evaluated_test_nll": nll, "difference": difference,
             "status": REPRODUCED if abs(difference) <= tolerance else DIFFERS}
@@ -86,7 +80,7 @@ def render(checks, header):
     return "\n".join(lines) + "\n"
 
 
-def run(args, argv, evaluate=None):
+def run(args, argv):
     from keras_rnnreg import rundir
 
     started = time.time()
@@ -95,18 +89,15 @@ def run(args, argv, evaluate=None):
         records = json.loads(ledger.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise SystemExit(f"error: cannot read the ledger {args.ledger} ({e})") from None
-    trained = [r for r in records if r.get("kind") in ("run", "recipe")
-               and isinstance(r.get("test_nll"), (int, float)) and math.isfinite(r["test_nll"])]
+    trained = [r for r in records if r.get("kind") in ("run", "recipe") and _finite(r.get("test_nll"))]
     checks = []
     for i, record in enumerate(trained, 1):
-        c = check(record, args.tolerance, args.data_dir, evaluate)
+        c = check(record, args.tolerance, args.data_dir)
         checks.append(c)
         shown = "" if c["difference"] is None else f" (evaluate {c['evaluated_test_nll']:.4f}, {c['difference']:+.1e})"
         print(f"[{i}/{len(trained)}] {c['row']} {c['dataset']} seed {c['seed']}: ledger "
               f"{c['ledger_test_nll']:.4f}{shown}: {c['status']}", flush=True)
-    counts = {}
-    for c in checks:
-        counts[c["status"]] = counts.get(c["status"], 0) + 1
+    counts = dict(collections.Counter(c["status"] for c in checks))
     header = {"command": " ".join([PROG, *argv]), "commit": code_version(), "ledger": args.ledger,
               "tolerance": args.tolerance, "counts": counts, "wall_time_s": round(time.time() - started, 1),
               "date": time.strftime("%Y-%m-%d", time.gmtime())}
@@ -123,10 +114,10 @@ def parse_args(argv=None):
     return _flags.parse(PROG, __doc__.split("\n\n")[0], define_flags, argv)
 
 
-def main(argv=None, evaluate=None):
+def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    counts = run(args, argv, evaluate)
+    counts = run(args, argv)
     if counts.get(DIFFERS):
         raise SystemExit(1)
     return counts
