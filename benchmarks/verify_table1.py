@@ -6,7 +6,10 @@ written by :mod:`benchmarks.table1_protocol`), loads the run directory's
 --run_dir DIR`` does, computes the test NLL on whole sequences, and compares it
 with the number in the ledger (``--tolerance``, absolute, nats per time step).
 Run directories are not committed; one missing on this machine is listed as
-such, not counted as a failure. Writes ``OUT.json`` and ``OUT.md`` (atomically)
+such, not counted as a failure; where ``OUT.json`` already holds a check of that
+directory made on an earlier machine (same ledger number), that check is kept with
+the commit and date it was made, so the evaluations of several machines add up.
+Writes ``OUT.json`` and ``OUT.md`` (atomically)
 with the commit, command and wall time, prints one line per run, and exits 1
 when a present run does not reproduce its ledger number.
 
@@ -59,6 +62,17 @@ def check(record, tolerance, data_dir=None):
             "status": REPRODUCED if abs(difference) <= tolerance else DIFFERS}
 
 
+def _earlier_checks(path):
+    """The checks of an earlier ``OUT.json`` that evaluated a directory, by run directory ({} if none)."""
+    try:
+        written = json.loads(path.read_text())
+        earlier, made = written["checks"], f"{written['commit']}, {written['date']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}  # first evaluation, or an unreadable one: nothing to carry over
+    # A check without its own date was made by the run that wrote the file.
+    return {c["run_dir"]: {"checked": made, **c} for c in earlier if c.get("status") in (REPRODUCED, DIFFERS)}
+
+
 def render(checks, header):
     lines = [
         "# Table 1 runs re-evaluated from their run directories", "",
@@ -66,17 +80,18 @@ def render(checks, header):
         f"({header['date']}). Each run's `model.keras` loaded with `safe_mode=True` and evaluated "
         "on the test split (whole sequences), as `python -m keras_rnnreg evaluate --run_dir DIR` does; "
         f"tolerance {header['tolerance']:g} nats per time step. Run directories are not committed: "
-        "those made on an earlier machine are listed as not on this machine.", "",
+        "a run whose directory is not on this machine keeps the check made on an earlier machine "
+        "(column checked: commit and date of the check), or is listed as not on this machine.", "",
         f"Reproduced: {header['counts'].get(REPRODUCED, 0)}, differs: {header['counts'].get(DIFFERS, 0)}, "
         f"not on this machine: {header['counts'].get(MISSING, 0)}.", "",
-        "| row | dataset | seed | ledger test NLL | evaluate | difference | status | run directory |",
-        "|---|---|---|---|---|---|---|---|",
+        "| row | dataset | seed | ledger test NLL | evaluate | difference | status | checked | run directory |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in checks:
         evaluated = "—" if c["evaluated_test_nll"] is None else f"{c['evaluated_test_nll']:.4f}"
         difference = "—" if c["difference"] is None else f"{c['difference']:+.1e}"
         lines.append(f"| {c['row']} | {c['dataset']} | {c['seed']} | {c['ledger_test_nll']:.4f} | {evaluated} | "
-                     f"{difference} | {c['status']} | `{c['run_dir']}` |")
+                     f"{difference} | {c['status']} | {c.get('checked') or '—'} | `{c['run_dir']}` |")
     return "\n".join(lines) + "\n"
 
 
@@ -90,9 +105,17 @@ def run(args, argv):
     except (OSError, json.JSONDecodeError) as e:
         raise SystemExit(f"error: cannot read the ledger {args.ledger} ({e})") from None
     trained = [r for r in records if r.get("kind") in ("run", "recipe") and _finite(r.get("test_nll"))]
+    out = _in_repo(args.out)
+    earlier = _earlier_checks(out.with_suffix(".json"))
+    now = f"{code_version()}, {time.strftime('%Y-%m-%d', time.gmtime())}"
     checks = []
     for i, record in enumerate(trained, 1):
         c = check(record, args.tolerance, args.data_dir)
+        kept = earlier.get(c["run_dir"])
+        if c["status"] != MISSING:
+            c["checked"] = now
+        elif kept and kept["ledger_test_nll"] == c["ledger_test_nll"]:
+            c = {**c, **{k: kept[k] for k in ("evaluated_test_nll", "difference", "status", "checked")}}
         checks.append(c)
         shown = "" if c["difference"] is None else f" (evaluate {c['evaluated_test_nll']:.4f}, {c['difference']:+.1e})"
         print(f"[{i}/{len(trained)}] {c['row']} {c['dataset']} seed {c['seed']}: ledger "
@@ -101,7 +124,6 @@ def run(args, argv):
     header = {"command": " ".join([PROG, *argv]), "commit": code_version(), "ledger": args.ledger,
               "tolerance": args.tolerance, "counts": counts, "wall_time_s": round(time.time() - started, 1),
               "date": time.strftime("%Y-%m-%d", time.gmtime())}
-    out = _in_repo(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rundir.atomic_write_text(out.with_suffix(".json"), json.dumps({**header, "checks": checks}, indent=1) + "\n")
     rundir.atomic_write_text(out.with_suffix(".md"), render(checks, header))

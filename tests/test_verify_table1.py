@@ -1,6 +1,7 @@
 """benchmarks.verify_table1: every ledger run re-evaluated from its run directory."""
 
 import json
+import time
 
 import pytest
 
@@ -59,3 +60,25 @@ def test_an_unreadable_ledger_is_named(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(SystemExit, match="cannot read the ledger"):
         verify.main(["--ledger", str(bad), "--out", str(tmp_path / "checked")])
+
+
+def test_a_check_made_on_an_earlier_machine_is_kept_with_its_date(tmp_path, tiny_run, data_dir):
+    run_dir, nll = tiny_run
+    gone = str(tmp_path / "gone")
+    out = tmp_path / "checked"
+    # An earlier machine checked `gone` (reproduced) and `gone2` (whose ledger number has changed since).
+    out.with_suffix(".json").write_text(json.dumps({"commit": "git abc1234", "date": "2026-01-02", "checks": [
+        {"run_dir": gone, "ledger_test_nll": 8.0, "evaluated_test_nll": 8.0, "difference": 0.0,
+         "status": verify.REPRODUCED},
+        {"run_dir": gone + "2", "ledger_test_nll": 7.0, "evaluated_test_nll": 7.0, "difference": 0.0,
+         "status": verify.REPRODUCED}]}))
+    ledger = _ledger(tmp_path, [_record(run_dir, nll), _record(gone, 8.0, seed=1), _record(gone + "2", 7.5, seed=2)])
+    counts = verify.main(["--ledger", str(ledger), "--out", str(out), "--data_dir", str(data_dir)])
+    assert counts == {verify.REPRODUCED: 2, verify.MISSING: 1}
+    here, kept, stale = json.loads(out.with_suffix(".json").read_text())["checks"]
+    assert kept["status"] == verify.REPRODUCED and kept["checked"] == "git abc1234, 2026-01-02"
+    assert stale["status"] == verify.MISSING and "checked" not in stale  # a different number is not vouched for
+    assert here["checked"].endswith(time.strftime("%Y-%m-%d", time.gmtime()))
+    # Run again: what was carried over stays carried over.
+    assert verify.main(["--ledger", str(ledger), "--out", str(out), "--data_dir", str(data_dir)]) == counts
+    assert "| git abc1234, 2026-01-02 |" in out.with_suffix(".md").read_text()
