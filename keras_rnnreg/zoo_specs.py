@@ -9,7 +9,7 @@ and re-exports every name defined here.
 import dataclasses
 import math
 
-from keras_rnnreg.rnn.choices import FAST_DROPOUT_VARIANTS, IMPLEMENTATIONS
+from keras_rnnreg.rnn.choices import FAST_DROPOUT_INITS, FAST_DROPOUT_VARIANTS, IMPLEMENTATIONS
 
 # Hyperparameters every model has.
 COMMON_DEFAULTS = {
@@ -59,6 +59,7 @@ _GAUSSIAN = {"noise_implementation": "local_reparameterization"}
 CHOICES = {
     "noise_implementation": IMPLEMENTATIONS,
     "fd_variant": FAST_DROPOUT_VARIANTS,
+    "fd_init": FAST_DROPOUT_INITS,
 }
 
 SPECS = {
@@ -67,8 +68,10 @@ SPECS = {
         ModelSpec("rnn", "Plain RNN with good initialization", {}),
         ModelSpec(
             "rnn_fd", "RNN with fast dropout",
-            # fd_variant "authors": the authors' computation and initialization (see get()).
-            {"input_dropout": 0.1, "hidden_dropout": 0.2, "output_dropout": 0.5, "fd_variant": "consistent"},
+            # fd_variant "authors": the authors' computation and initialization (see get());
+            # fd_init takes the initialization apart from the computation.
+            {"input_dropout": 0.1, "hidden_dropout": 0.2, "output_dropout": 0.5, "fd_variant": "consistent",
+             "fd_init": "variant"},
             recurrence="fast_dropout",
         ),
         ModelSpec("rnn_nbr", "RNN with L1/L2 penalties on W_ih, W_hh, W_ho", {"l1": 0.0, "l2": 1e-4},

@@ -135,7 +135,9 @@ def test_keras_free_declarations_match_the_zoo():
 
     # The zoo's string choices are the values its layers accept.
     assert free["choices"] == {"noise_implementation": list(weight_noise.IMPLEMENTATIONS),
-                               "fd_variant": list(recurrence.FAST_DROPOUT_VARIANTS)}
+                               "fd_variant": list(recurrence.FAST_DROPOUT_VARIANTS),
+                               # the zoo's own: which initialization rnn_fd builds (models/zoo.py)
+                               "fd_init": ["variant", "authors", "zoo"]}
 
 
 def test_lazy_public_names_on_the_command_line():

@@ -129,3 +129,26 @@ def test_sparsify_columns_after_spectral_radius():
     assert again.k == 3 and again.base.radius == 1.2
     with pytest.raises(ValueError, match="k must be an integer >= 1"):
         SparsifyColumns("zeros", k=0)
+
+
+@pytest.mark.parametrize("variant", ["authors", "consistent"])
+def test_fd_init_takes_the_initialization_apart_from_the_computation(variant):
+    """fd_init="authors" / "zoo" gives that initialization whatever the computation
+    (the ablation recipes); "variant" (default) follows fd_variant."""
+    common = dict(units=60, spectral_radius=1.2, sparsity_k=15, output_bias_init=-8.0, seed=0, fd_variant=variant)
+
+    def recurrent_and_input(**extra):
+        cell = models.get("rnn_fd", **common, **extra).get_layer("hidden").cell
+        assert cell.variant == variant  # the computation is untouched
+        return np.asarray(cell.recurrent_kernel), np.asarray(cell.kernel)
+
+    w_hh, w_ih = recurrent_and_input(fd_init="authors")
+    assert spectral_radius(w_hh) < 0.9  # radius, then sparsified
+    assert np.all((w_ih != 0).sum(axis=0) == 15)
+    w_hh, w_ih = recurrent_and_input(fd_init="zoo")
+    assert spectral_radius(w_hh) == pytest.approx(1.2, rel=1e-3)  # sparse, then scaled to the radius
+    assert np.all(w_ih != 0)
+    w_hh, _ = recurrent_and_input()
+    assert (spectral_radius(w_hh) < 0.9) == (variant == "authors")
+    with pytest.raises(ValueError, match="fd_init"):
+        models.get("rnn_fd", units=4, fd_init="breze")

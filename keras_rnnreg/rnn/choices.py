@@ -9,3 +9,8 @@ IMPLEMENTATIONS = ("local_reparameterization", "exact")
 
 #: The fast-dropout computations (:class:`~keras_rnnreg.FastDropoutSimpleRNN`).
 FAST_DROPOUT_VARIANTS = ("consistent", "authors")
+
+#: The initializations of ``rnn_fd`` (``fd_init``): that of its ``fd_variant``
+#: (``"variant"``, default), or the authors' / the zoo's with either computation
+#: (an ablation of the two).
+FAST_DROPOUT_INITS = ("variant", "authors", "zoo")
