@@ -107,7 +107,8 @@ def run(args, argv):
     trained = [r for r in records if r.get("kind") in ("run", "recipe") and _finite(r.get("test_nll"))]
     out = _in_repo(args.out)
     earlier = _earlier_checks(out.with_suffix(".json"))
-    now = f"{code_version()}, {time.strftime('%Y-%m-%d', time.gmtime())}"
+    commit, date = code_version(), time.strftime("%Y-%m-%d", time.gmtime())
+    now = f"{commit}, {date}"
     checks = []
     for i, record in enumerate(trained, 1):
         c = check(record, args.tolerance, args.data_dir)
@@ -121,9 +122,9 @@ def run(args, argv):
         print(f"[{i}/{len(trained)}] {c['row']} {c['dataset']} seed {c['seed']}: ledger "
               f"{c['ledger_test_nll']:.4f}{shown}: {c['status']}", flush=True)
     counts = dict(collections.Counter(c["status"] for c in checks))
-    header = {"command": " ".join([PROG, *argv]), "commit": code_version(), "ledger": args.ledger,
+    header = {"command": " ".join([PROG, *argv]), "commit": commit, "ledger": args.ledger,
               "tolerance": args.tolerance, "counts": counts, "wall_time_s": round(time.time() - started, 1),
-              "date": time.strftime("%Y-%m-%d", time.gmtime())}
+              "date": date}
     out.parent.mkdir(parents=True, exist_ok=True)
     rundir.atomic_write_text(out.with_suffix(".json"), json.dumps({**header, "checks": checks}, indent=1) + "\n")
     rundir.atomic_write_text(out.with_suffix(".md"), render(checks, header))

@@ -155,7 +155,8 @@ def get(name, **overrides):
     inputs = keras.Input(shape=(None, NUM_NOTES), name="piano_roll")
     if model_spec.recurrence == "fast_dropout":
         variant = hp["fd_variant"]
-        if (variant if hp["fd_init"] == "variant" else hp["fd_init"]) == "authors":
+        initialization = variant if hp["fd_init"] == "variant" else hp["fd_init"]
+        if initialization == "authors":
             init, output_init = _authors_fd_initializers(hp, seed)
         moments = FastDropoutSimpleRNN(
             hp["units"], input_rate=hp["input_dropout"], hidden_rate=hp["hidden_dropout"],
