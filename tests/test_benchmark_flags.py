@@ -68,8 +68,9 @@ RECORDED = {
     # The fast-dropout ablation (results/README.md).
     **{f"python -m benchmarks.table1_protocol --recipe {r} --variants {v} --datasets jsb_chorales --seeds {s}":
        {"recipe": r, "variants": [v], "datasets": "jsb_chorales", "seeds": [int(x) for x in s.split(",")]}
-       for r, v in (("fd_notebook_zoo_init", "authors"), ("fd_notebook_authors_init", "consistent"))
-       for s in ("0", "1", "0,1")},
+       for r, v in (("fd_notebook_zoo_init", "authors"), ("fd_notebook_authors_init", "consistent"),
+                    ("fd_notebook_hidden_0.8", "consistent"), ("fd_notebook_hidden_0.5", "consistent"))
+       for s in ("0", "1", "0,1", "0,1,2")},
     "python -m benchmarks.throughput --repeats 3 --steps 40 --plain-compile": {
         "repeats": 3, "plain_compile": True,
         "timed": ALL_MODELS.split(",") + [m + "/model.compile" for m in ALL_MODELS.split(",")] + ["simplernn_xla"]},
