@@ -65,6 +65,8 @@ RECORDED = {
         {"recipe": "rnn_notebook", "datasets": "jsb_chorales"},
     "python -m benchmarks.table1_protocol --recipe rnn_notebook --datasets jsb_chorales --seeds 2":
         {"recipe": "rnn_notebook", "datasets": "jsb_chorales", "seeds": [2]},
+    "python -m benchmarks.table1_protocol --recipe fd_notebook --variants authors --datasets piano_midi --seeds 0":
+        {"recipe": "fd_notebook", "variants": ["authors"], "datasets": "piano_midi", "seeds": [0]},
     # The fast-dropout ablation (results/README.md).
     **{f"python -m benchmarks.table1_protocol --recipe {r} --variants {v} --datasets jsb_chorales --seeds {s}":
        {"recipe": r, "variants": [v], "datasets": "jsb_chorales", "seeds": [int(x) for x in s.split(",")]}
