@@ -65,14 +65,17 @@ RECORDED = {
         {"recipe": "rnn_notebook", "datasets": "jsb_chorales"},
     "python -m benchmarks.table1_protocol --recipe rnn_notebook --datasets jsb_chorales --seeds 2":
         {"recipe": "rnn_notebook", "datasets": "jsb_chorales", "seeds": [2]},
-    "python -m benchmarks.table1_protocol --recipe fd_notebook --variants authors --datasets piano_midi --seeds 0":
-        {"recipe": "fd_notebook", "variants": ["authors"], "datasets": "piano_midi", "seeds": [0]},
+    **{f"python -m benchmarks.table1_protocol --recipe fd_notebook --variants authors --datasets piano_midi --seeds {s}":
+       {"recipe": "fd_notebook", "variants": ["authors"], "datasets": "piano_midi", "seeds": [int(x) for x in s.split(",")]}
+       for s in ("0", "1", "2", "1,2")},
+    **{f"python -m benchmarks.table1_protocol --recipe fd_notebook --variants authors --datasets {d}":
+       {"recipe": "fd_notebook", "variants": ["authors"], "datasets": d} for d in ("nottingham", "musedata")},
     # The fast-dropout ablation (results/README.md).
     **{f"python -m benchmarks.table1_protocol --recipe {r} --variants {v} --datasets jsb_chorales --seeds {s}":
        {"recipe": r, "variants": [v], "datasets": "jsb_chorales", "seeds": [int(x) for x in s.split(",")]}
        for r, v in (("fd_notebook_zoo_init", "authors"), ("fd_notebook_authors_init", "consistent"),
                     ("fd_notebook_hidden_0.8", "consistent"), ("fd_notebook_hidden_0.5", "consistent"))
-       for s in ("0", "1", "0,1", "0,1,2")},
+       for s in ("0", "1", "2", "0,1", "0,1,2")},
     "python -m benchmarks.throughput --repeats 3 --steps 40 --plain-compile": {
         "repeats": 3, "plain_compile": True,
         "timed": ALL_MODELS.split(",") + [m + "/model.compile" for m in ALL_MODELS.split(",")] + ["simplernn_xla"]},
