@@ -6,7 +6,8 @@ For each model:
    random search of ``--trials`` configurations over ``tuning/SEARCH_SPACE.md``
    (:func:`keras_rnnreg.tuning.search.run_search`), each trial capped at
    ``--search_epochs`` with early stopping (``--search_patience``), picked by
-   validation NLL.
+   validation NLL. ``--range NAME=LOW:HIGH`` replaces a row's bounds (e.g. to
+   widen the space where a first search's best lies at an edge).
 2. **Retrain** the best configuration from scratch with
    :func:`keras_rnnreg.training.train` for every seed of every dataset
    (``--seeds`` on JSB Chorales and Piano-midi.de, ``--seeds_large`` on
@@ -179,6 +180,7 @@ def search(model, args, ledger, command, commit):
     if done and done[0]["trials"] >= args.trials:
         return done[0]
     from keras_rnnreg.tuning.search import SearchSettings, run_search
+    from keras_rnnreg.tuning.search_space import parse_ranges
 
     directory = pathlib.Path(args.runs_root) / "search" / model
     print(f"[search] {model} on {args.search_dataset}: {args.trials} trials, in {_relative(directory)}", flush=True)
@@ -187,6 +189,7 @@ def search(model, args, ledger, command, commit):
         model=model, directory=str(directory), dataset=args.search_dataset, data_dir=args.data_dir,
         trials=args.trials, epochs=args.search_epochs, patience=args.search_patience, seed=args.search_seed,
         batch_size=args.batch_size, final="none", verbose=0, fixed=args.fixed,
+        ranges=parse_ranges(model, args.range),
         max_train_sequences=args.max_sequences, max_valid_sequences=args.max_sequences,
         max_test_sequences=args.max_sequences,
     ))
@@ -200,6 +203,7 @@ def search(model, args, ledger, command, commit):
         "trials": sum(counts.values()), "status_counts": counts,
         "best_trial": best["trial_id"], "valid_nll": best["val_nll"], "best_epoch": best["best_epoch"],
         "hyperparameters": best["hyperparameters"], "batch_size": args.batch_size,
+        "ranges": {k: list(v) for k, v in parse_ranges(model, args.range).items()},
         "epochs_cap": args.search_epochs, "patience": args.search_patience,
         "search_dir": _relative(directory), "commit": commit, "command": command,
         # Wall time of this call; a resumed search adds its earlier sittings' trials, not their time.
@@ -319,6 +323,12 @@ def _cell_text(cell, paper):
     return f"{cell['mean']:.2f}{spread} / {paper:.2f} ({budget}, {seeds})"
 
 
+def _ranges_text(record):
+    """The bounds a search replaced, or the table's (``tuning/SEARCH_SPACE.md``)."""
+    ranges = record.get("ranges") or {}
+    return ", ".join(f"{k} {lo:g}-{hi:g}" for k, (lo, hi) in sorted(ranges.items())) or "SEARCH_SPACE.md"
+
+
 def render(records, args):
     table = cells(records)
     commits = sorted({r["commit"] for r in records})
@@ -368,14 +378,14 @@ def render(records, args):
         "",
         "## Searches",
         "",
-        "| model | dataset | trials (statuses) | best trial | valid NLL | search seed | wall time (s) |",
-        "|---|---|---|---|---|---|---|",
+        "| model | dataset | trials (statuses) | best trial | valid NLL | search seed | ranges | wall time (s) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         if r["kind"] == "search":
             statuses = ", ".join(f"{k} {v}" for k, v in sorted(r["status_counts"].items()))
             lines.append(f"| {r['model']} | {r['dataset']} | {r['trials']} ({statuses}) | {r['best_trial']} | "
-                         f"{r['valid_nll']:.4f} | {r['seed']} | {r['wall_time_s']:.0f} |")
+                         f"{r['valid_nll']:.4f} | {r['seed']} | {_ranges_text(r)} | {r['wall_time_s']:.0f} |")
     lines += [
         "",
         f"Code: {', '.join(commits) if commits else '—'}. Wall time of the recorded calls: {wall:.0f} s "
@@ -407,6 +417,8 @@ def define_flags(fv):
     flags.DEFINE_string("data_dir", None, "Data folder (default: KERAS_RNNREG_DATA_DIR / cache).", flag_values=fv)
     flags.DEFINE_multi(_flags.NameValue(), flags.ArgumentSerializer(), "fixed", [],
                        "Pin a hyperparameter in every search: NAME=VALUE (repeatable).", flag_values=fv)
+    flags.DEFINE_multi_string("range", [], "Replace the bounds of a searched numeric hyperparameter in every "
+                              "search: NAME=LOW:HIGH (repeatable; see tuning/SEARCH_SPACE.md).", flag_values=fv)
     flags.DEFINE_integer("max_sequences", None, "Keep only the first N sequences of each split (smoke tests).",
                          flag_values=fv)
     flags.DEFINE_enum("recipe", None, sorted(RECIPES), "Train this fixed recipe instead of searching (see "
@@ -436,6 +448,13 @@ def parse_args(argv=None):
             _flags.fail(PROG, f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.patience < 1:
         _flags.fail(PROG, f"--patience must be >= 1 (early stopping is the protocol), got {args.patience}")
+    from keras_rnnreg.tuning.search_space import parse_ranges
+
+    for model in args.models.split(","):
+        try:
+            parse_ranges(model, args.range)
+        except ValueError as e:
+            _flags.fail(PROG, str(e))
     args.variants = [v for v in args.variants.split(",") if v]
     bad = [v for v in args.variants if v not in VARIANTS]
     if bad or not args.variants:

@@ -31,7 +31,7 @@ DEFAULTS = {
                         "search_dataset": "jsb_chorales", "trials": 20, "search_epochs": 200, "search_patience": 10,
                         "search_seed": 1, "batch_size": 32, "seeds": [0, 1, 2], "seeds_large": [0], "patience": 20,
                         "max_epochs": 100_000, "runs_root": "runs/table1_protocol", "out": "results/table1",
-                        "data_dir": None, "fixed": {}, "max_sequences": None, "recipe": None,
+                        "data_dir": None, "fixed": {}, "range": [], "max_sequences": None, "recipe": None,
                         "variants": ["authors", "consistent"], "only": "all"},
     "throughput": {"batch": 32, "units": 200, "length": 100, "steps": 40, "infer_rounds": 4, "repeats": 5, "seed": 0,
                    "models": ALL_MODELS.split(","), "jit_compile": "auto", "xla_reference": True,

@@ -8,7 +8,7 @@ from benchmarks import table1_protocol as protocol
 
 TINY = ["--models", "rnn,rnn_do", "--datasets", "jsb_chorales,nottingham", "--trials", "2",
         "--search_epochs", "1", "--max_epochs", "2", "--patience", "1", "--seeds", "0,1", "--seeds_large", "0",
-        "--fixed", "units=4", "--max_sequences", "3"]
+        "--fixed", "units=4", "--max_sequences", "3", "--range", "spectral_radius=0.5:0.6"]
 
 
 def test_search_retrain_report_and_resume(tmp_path, data_dir, monkeypatch):
@@ -20,6 +20,12 @@ def test_search_retrain_report_and_resume(tmp_path, data_dir, monkeypatch):
     runs = [r for r in records if r["kind"] == "run"]
     assert sorted(r["model"] for r in searches) == ["rnn", "rnn_do"]
     assert all(r["trials"] == 2 and r["hyperparameters"]["units"] == 4 for r in searches)
+    # --range replaced the table's 0.8 - 1.3: every trial drew its radius from 0.5 - 0.6.
+    assert all(r["ranges"] == {"spectral_radius": [0.5, 0.6]} for r in searches)
+    for r in searches:
+        trials = json.loads((protocol.REPO_ROOT / r["search_dir"] / "summary.json").read_text())["trials"]
+        radii = [t["hyperparameters"]["spectral_radius"] for t in trials]
+        assert len(radii) == 2 and all(0.5 <= x <= 0.6 for x in radii), radii
     # Two seeds on JSB, one on Nottingham, per model; each retraining uses its search's best configuration.
     assert sorted((r["model"], r["dataset"], r["seed"]) for r in runs) == [
         ("rnn", "jsb_chorales", 0), ("rnn", "jsb_chorales", 1), ("rnn", "nottingham", 0),
@@ -40,6 +46,7 @@ def test_search_retrain_report_and_resume(tmp_path, data_dir, monkeypatch):
     assert jsb["seeds"] == [0, 1] and jsb["std"] is not None
     assert f"| rnn | {jsb['mean']:.2f} ± {jsb['std']:.2f} / 8.58 (2 trials, 2 seeds)" in table
     assert "(2 trials, 1 seed)" in table and "— / 7.58" in table  # Nottingham ran, Piano-midi.de not asked for
+    assert "| spectral_radius 0.5-0.6 |" in table
 
     # A rerun redoes nothing finished: no search and no training is started again.
     def refuse(*args, **kwargs):
@@ -69,7 +76,9 @@ def test_bad_arguments_are_named(capsys):
                           (["--datasets", "jsb"], "unknown dataset(s) jsb"),
                           (["--trials", "0"], "--trials must be >= 1, got 0"),
                           (["--patience", "0"], "--patience must be >= 1"),
-                          (["--fixed", "units"], "expected NAME=VALUE")):
+                          (["--fixed", "units"], "expected NAME=VALUE"),
+                          (["--models", "rnn", "--range", "sigma=0.1:1"], "has no searched numeric hyperparameter 'sigma'"),
+                          (["--range", "units=400:100"], "low < high")):
         with pytest.raises(SystemExit):
             protocol.parse_args(argv)
         assert message in capsys.readouterr().err, argv

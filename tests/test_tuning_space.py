@@ -107,6 +107,58 @@ def test_parse_fixed_types_and_errors():
         RNNHyperModel("rnn", fixed={"sigma": 0.1})
 
 
+def test_ranges_replace_the_bounds_the_tuner_samples():
+    ranges = search_space.parse_ranges("rnn", ["sparsity_k=60:100", "clipnorm=0.01:0.1", "spectral_radius=0.5:0.7"])
+    assert ranges == {"sparsity_k": (60, 100), "clipnorm": (0.01, 0.1), "spectral_radius": (0.5, 0.7)}
+    assert isinstance(ranges["sparsity_k"][0], int)
+    rows = {p.name: p for p in search_space.space("rnn", ranges)}
+    # A default outside the new bounds moves to the nearest bound; the step and sampling stay.
+    assert (rows["sparsity_k"].default, rows["sparsity_k"].step) == (60, 5)
+    assert rows["clipnorm"].default == 0.1 and rows["clipnorm"].sampling == "log"
+    assert rows["units"] == next(p for p in search_space.PARAMS if p.name == "units")  # untouched row
+    hp = kt.HyperParameters()
+    RNNHyperModel("rnn", ranges=ranges).config(hp)
+    space = {h.name: h for h in hp.space}
+    draws = {name: [space[name].random_sample(seed) for seed in range(200)] for name in ranges}
+    # Every draw lies in the new bounds, none in the table's own (5 - 50, 0.5 - 50, 0.8 - 1.3).
+    assert all(60 <= k <= 100 and k % 5 == 0 for k in draws["sparsity_k"])
+    assert all(0.01 <= c <= 0.1 for c in draws["clipnorm"])
+    assert all(0.5 <= r <= 0.7 for r in draws["spectral_radius"])
+    # Log sampling: about half of the draws below the geometric mean (binomial 200, 0.5: 5 sigma ~ 35).
+    assert abs(sum(c < math.sqrt(0.01 * 0.1) for c in draws["clipnorm"]) - 100) < 35
+
+
+@pytest.mark.parametrize("items, message", [
+    (["units"], "name=low:high"),
+    (["units=100"], "name=low:high"),
+    (["sigma=0.1:1"], "no searched numeric hyperparameter 'sigma'; valid: clipnorm, .*units"),
+    (["optimizer=1:2"], "no searched numeric hyperparameter 'optimizer'"),
+    (["units=100.5:200"], "units takes integers"),
+    (["momentum=a:0.9"], "momentum takes numbers"),
+    (["momentum=0.9:0.5"], "low < high"),
+    (["momentum=0.5:inf"], "finite bounds"),
+    (["clipnorm=0:10"], "log space; low must be > 0"),
+])
+def test_parse_ranges_names_the_bad_item(items, message):
+    with pytest.raises(ValueError, match=message):
+        search_space.parse_ranges("rnn", items)
+
+
+def test_ranges_belong_to_a_search_s_identity(tmp_path):
+    from keras_rnnreg.tuning import search
+
+    plain = search.SearchSettings(model="rnn", directory=str(tmp_path / "s"))
+    # No key for the table's own space: searches recorded before ranges existed still resume.
+    assert "ranges" not in plain.identity()
+    wide = search.SearchSettings(model="rnn", directory=str(tmp_path / "s"), ranges={"sparsity_k": (10, 100)})
+    search._check_config(wide)
+    search._check_config(wide)  # the same ranges resume
+    with pytest.raises(ValueError, match=r"other settings \(ranges: .*sparsity_k.*None now\)"):
+        search._check_config(plain)
+    with pytest.raises(ValueError, match="no searched numeric hyperparameter 'sigma'"):
+        RNNHyperModel("rnn", ranges={"sigma": (0.1, 1.0)})
+
+
 def test_fixed_none_is_passed_through_and_builds():
     hm = RNNHyperModel("rnn", fixed={"units": 8, "sparsity_k": None, "spectral_radius": None})
     hp = kt.HyperParameters()

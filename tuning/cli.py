@@ -78,6 +78,8 @@ def _define_search(fv):
                         flag_values=fv)
     flags.DEFINE_integer("trials", TRIALS, "Number of configurations (ignored by hyperband).", lower_bound=1,
                          flag_values=fv)
+    flags.DEFINE_multi_string("range", [], "Replace the bounds of a searched numeric hyperparameter: "
+                              "name=low:high (repeatable), e.g. --range sparsity_k=10:100.", flag_values=fv)
     flags.DEFINE_integer("seed", 0, "Seed of the oracle, the models and the data order (the same seed gives "
                          "the same trials).", lower_bound=0, flag_values=fv)
     flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "Search algorithm.",
@@ -195,7 +197,8 @@ def _settings(fv):
         model=fv.model, directory=fv.directory, dataset=fv.dataset, data_dir=fv.data_dir,
         project_name=fv.project_name, trials=fv.trials, epochs=fv.epochs, patience=fv.patience,
         seed=fv.seed, tuner=fv.tuner, batch_size=fv.batch_size, window=fv.window,
-        fixed=search_space.parse_fixed(fv.model, fv.fixed), final=fv.final,
+        fixed=search_space.parse_fixed(fv.model, fv.fixed), ranges=search_space.parse_ranges(fv.model, fv.range),
+        final=fv.final,
         max_consecutive_failed_trials=fv.max_consecutive_failed_trials,
         divergence_threshold=_threshold(fv), overwrite=fv.overwrite, repair=fv.repair,
         max_train_sequences=fv.max_train_sequences, max_valid_sequences=fv.max_valid_sequences,

@@ -53,13 +53,15 @@ class RNNHyperModel(kt.HyperModel):
     Args:
         model_name: a zoo name (``keras_rnnreg.models.names()``).
         fixed: ``{name: value}`` pinned hyperparameters.
+        ranges: ``{name: (low, high)}`` bounds replacing those of
+            ``tuning/SEARCH_SPACE.md`` (see :func:`.search_space.space`).
         seed: seed of the model's initializers and noise.
         patience: early-stopping patience in epochs (``0``: none).
         divergence_threshold: see :class:`keras_rnnreg.callbacks.DivergenceGuard`.
         jit_compile, steps_per_execution: passed to ``compile_model``.
     """
 
-    def __init__(self, model_name, fixed=None, seed=0, patience=defaults.TRAINING["patience"],
+    def __init__(self, model_name, fixed=None, seed=0, ranges=None, patience=defaults.TRAINING["patience"],
                  divergence_threshold=defaults.DIVERGENCE_THRESHOLD,
                  jit_compile="auto", steps_per_execution=1):
         models.spec(model_name)  # clear error listing the valid names
@@ -72,6 +74,8 @@ class RNNHyperModel(kt.HyperModel):
                 f"model {model_name!r} has no hyperparameter {', '.join(unknown)}; "
                 f"valid names: {', '.join(search_space.tunable_names(model_name))}"
             )
+        self.ranges = dict(ranges or {})
+        search_space.space(model_name, self.ranges)  # clear error on a name without a numeric row
         self.seed = seed
         self.patience = patience
         self.divergence_threshold = divergence_threshold
@@ -80,7 +84,7 @@ class RNNHyperModel(kt.HyperModel):
 
     def config(self, hp):
         """Declare the space on ``hp`` and return the trial's configuration."""
-        return search_space.declare(hp, self.model_name, self.fixed)
+        return search_space.declare(hp, self.model_name, self.fixed, self.ranges)
 
     def build(self, hp):
         return build_model(self.model_name, self.config(hp), seed=self.seed,

@@ -29,7 +29,7 @@ FINAL_MODES = ("reload", "retrain", "none")
 STRATEGIES = ("none", "mirrored")
 CONFIG_FILE = "search_config.json"
 # Settings that must not change when a search is resumed.
-IDENTITY_KEYS = ("model", "dataset", "tuner", "seed", "fixed", "batch_size", "window", "project_name",
+IDENTITY_KEYS = ("model", "dataset", "tuner", "seed", "fixed", "ranges", "batch_size", "window", "project_name",
                  "max_train_sequences", "max_valid_sequences", "hyperband_factor")
 
 
@@ -57,6 +57,7 @@ class SearchSettings:
     batch_size: int = defaults.TRAINING["batch_size"]
     window: int = defaults.TRAINING["window"]
     fixed: dict = dataclasses.field(default_factory=dict)
+    ranges: dict = dataclasses.field(default_factory=dict)
     final: str = "reload"
     max_consecutive_failed_trials: int = 10
     divergence_threshold: float | None = defaults.DIVERGENCE_THRESHOLD
@@ -96,7 +97,9 @@ class SearchSettings:
         return os.path.join(str(self.directory), self.project_name)
 
     def identity(self):
-        return {k: getattr(self, k) for k in IDENTITY_KEYS}
+        # No ``ranges`` key for the table's own space, so searches recorded before
+        # ``ranges`` existed still resume.
+        return {k: getattr(self, k) for k in IDENTITY_KEYS if k != "ranges" or self.ranges}
 
 
 def _load_splits(settings):
@@ -153,7 +156,7 @@ def check_or_repair_state(settings, log=print):
 def build_tuner(settings):
     """The (possibly reloaded) tuner of ``settings``."""
     hypermodel = RNNHyperModel(
-        settings.model, fixed=settings.fixed, seed=settings.seed, patience=settings.patience,
+        settings.model, fixed=settings.fixed, ranges=settings.ranges, seed=settings.seed, patience=settings.patience,
         divergence_threshold=settings.divergence_threshold, jit_compile=settings.jit_compile,
     )
     return tuner_lib.make_tuner(
@@ -268,6 +271,7 @@ def _run_search(settings):
         "epochs": settings.epochs,
         "seed": settings.seed,
         "fixed": settings.fixed,
+        "ranges": {k: list(v) for k, v in settings.ranges.items()},
         "project_dir": settings.project_dir,
         "status_counts": summary_lib.status_counts(records),
         "run_counts": summary_lib.run_counts(settings.project_dir),

@@ -41,7 +41,8 @@ of ``rnn_nbr`` are conditional on ``penalty`` (inactive means 0).
 Not searched (zoo defaults): ``output_bias_init`` = logit(0.04), the mean note
 density; ``noise_implementation`` = local reparameterization for per-step
 Gaussian noise. Any hyperparameter, searched or not, can be pinned with
-``fixed`` (CLI ``--fixed name=value``).
+``fixed`` (CLI ``--fixed name=value``), and the bounds of any numeric row
+replaced with ``ranges`` (CLI ``--range name=low:high``).
 
 ``tests/test_tuning_space.py`` checks that this table, :func:`render_markdown`
 and ``tuning/SEARCH_SPACE.md`` agree.
@@ -182,14 +183,71 @@ PARAMS = (
 )
 
 
-def space(model_name):
+def space(model_name, ranges=None):
     """The :class:`Param` rows of ``model_name``, in table order.
+
+    Args:
+        model_name: a zoo name.
+        ranges: ``{name: (low, high)}`` replacing the bounds of numeric rows
+            (see :func:`parse_ranges`); a default outside the new bounds is
+            moved to the nearest bound.
 
     Raises:
         ValueError: unknown model (the message lists the valid names).
     """
     models.spec(model_name)  # ValueError listing the valid names
-    return [p for p in PARAMS if p.applies_to(model_name)]
+    rows = [p for p in PARAMS if p.applies_to(model_name)]
+    ranges = ranges or {}
+    unknown = sorted(set(ranges) - {p.name for p in rows if p.kind in ("int", "float")})
+    if unknown:
+        raise ValueError(f"model {model_name!r} has no searched numeric hyperparameter "
+                         f"{', '.join(repr(n) for n in unknown)}; "
+                         f"valid: {', '.join(_numeric_names(rows))}")
+    return [_with_range(p, ranges[p.name]) if p.name in ranges else p for p in rows]
+
+
+def _numeric_names(rows):
+    return sorted({p.name for p in rows if p.kind in ("int", "float")})
+
+
+def _with_range(param, bounds):
+    low, high = bounds
+    return dataclasses.replace(param, low=low, high=high, default=min(max(param.default, low), high))
+
+
+def parse_ranges(model_name, items):
+    """Parse ``["name=low:high", ...]`` (CLI ``--range``) into ``{name: (low, high)}``.
+
+    Only numeric rows of ``model_name``'s space can be re-bounded; ``int``
+    rows take integers, ``log`` rows positive bounds, and ``low < high``.
+
+    Raises:
+        ValueError: malformed item, a name without a numeric row (the message
+            lists the valid names) or bounds the row cannot take.
+    """
+    rows = {p.name: p for p in space(model_name) if p.kind in ("int", "float")}
+    ranges = {}
+    for item in items or ():
+        name, sep, text = (str(item).partition("="))
+        low_text, colon, high_text = text.partition(":")
+        name = name.strip()
+        if not sep or not colon or not name:
+            raise ValueError(f"--range expects name=low:high, got {item!r}")
+        if name not in rows:
+            raise ValueError(f"--range {item}: model {model_name!r} has no searched numeric hyperparameter "
+                             f"{name!r}; valid: {', '.join(sorted(rows))}")
+        p = rows[name]
+        try:
+            low, high = (int(t) if p.kind == "int" else float(t) for t in (low_text, high_text))
+        except ValueError:
+            kind = "integers" if p.kind == "int" else "numbers"
+            raise ValueError(f"--range {item}: {name} takes {kind} low:high") from None
+        if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
+            raise ValueError(f"--range {item}: needs finite bounds with low < high")
+        if p.sampling == "log" and low <= 0:
+            raise ValueError(f"--range {item}: {name} is sampled in log space; low must be > 0")
+        ranges[name] = (low, high)
+    return ranges
 
 
 def tunable_names(model_name):
@@ -251,7 +309,7 @@ def _complete_fixed(model_name, fixed):
     return fixed
 
 
-def declare(hp, model_name, fixed=None):
+def declare(hp, model_name, fixed=None, ranges=None):
     """Declare the search space of ``model_name`` on ``hp`` and read its values.
 
     Args:
@@ -260,6 +318,8 @@ def declare(hp, model_name, fixed=None):
         fixed: ``{name: value}`` pinned values (declared with ``hp.Fixed``;
             ``None`` values and zoo keys outside the table are passed through
             without being declared).
+        ranges: ``{name: (low, high)}`` bounds replacing the table's (see
+            :func:`space`).
 
     Returns:
         The trial's configuration: ``{name: value}`` for every searched,
@@ -267,7 +327,7 @@ def declare(hp, model_name, fixed=None):
     """
     fixed = _complete_fixed(model_name, fixed)
     config = {}
-    for p in space(model_name):
+    for p in space(model_name, ranges):
         cond = {}
         if p.parent:
             cond = {"parent_name": p.parent[0], "parent_values": list(p.parent[1])}
