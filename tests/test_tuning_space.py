@@ -226,6 +226,11 @@ def test_cli_usage_errors(capsys, tmp_path):
     assert cli.main(["sweep", "--model", "rnn", "--param", "sigma", "--values", "0.1",
                      "--out", str(tmp_path / "s.csv")]) == 2
     assert "valid names" in capsys.readouterr().err
+    assert cli.main(["--model", "rnn", "--directory", str(tmp_path), "--range", "sigma=0.1:1"]) == 2
+    assert "no searched numeric hyperparameter 'sigma'" in capsys.readouterr().err
+    assert cli.main(["--model", "rnn", "--directory", str(tmp_path), "--range", "units=400:100"]) == 2
+    assert "low < high" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # refused before anything was written
     assert cli.main(["--help"]) == 0
     assert "--trials" in capsys.readouterr().out
 
@@ -233,10 +238,11 @@ def test_cli_usage_errors(capsys, tmp_path):
 def test_child_argv_drops_launcher_flags():
     fv = cli.search_flags()
     fv(["tune", "--model", "rnn", "--directory", "d", "--distributed", "--workers", "3", "--fixed", "units=8",
-        "--fixed", "sparsity_k=5", "--overwrite", "--timeout", "9"])
+        "--fixed", "sparsity_k=5", "--range", "clipnorm=0.1:5", "--overwrite", "--timeout", "9"])
     argv = cli.child_argv(fv)
     assert "--model=rnn" in argv and "--directory=d" in argv
     assert argv.count("--fixed=units=8") == 1 and "--fixed=sparsity_k=5" in argv
+    assert "--range=clipnorm=0.1:5" in argv  # the workers search the same space
     assert not any(a.startswith(("--workers", "--distributed", "--overwrite", "--timeout")) for a in argv)
 
 
