@@ -188,7 +188,7 @@ def search(model, args, ledger, command, commit):
     summary = run_search(SearchSettings(
         model=model, directory=str(directory), dataset=args.search_dataset, data_dir=args.data_dir,
         trials=args.trials, epochs=args.search_epochs, patience=args.search_patience, seed=args.search_seed,
-        batch_size=args.batch_size, final="none", verbose=0, fixed=args.fixed,
+        batch_size=args.batch_size, final="none", verbose=1, fixed=args.fixed,  # a line per trial
         ranges=parse_ranges(model, args.range),
         max_train_sequences=args.max_sequences, max_valid_sequences=args.max_sequences,
         max_test_sequences=args.max_sequences,

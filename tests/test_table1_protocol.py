@@ -11,10 +11,14 @@ TINY = ["--models", "rnn,rnn_do", "--datasets", "jsb_chorales,nottingham", "--tr
         "--fixed", "units=4", "--max_sequences", "3", "--range", "spectral_radius=0.5:0.6"]
 
 
-def test_search_retrain_report_and_resume(tmp_path, data_dir, monkeypatch):
+def test_search_retrain_report_and_resume(tmp_path, data_dir, monkeypatch, capsys):
     out = tmp_path / "results" / "table1"
     argv = TINY + ["--runs_root", str(tmp_path / "runs"), "--out", str(out), "--data_dir", str(data_dir)]
     records = protocol.main(argv)
+    printed = capsys.readouterr()
+    # Progress: a line per finished trial (stderr) and per search and run (stdout).
+    assert printed.err.count("trial 2/2 (id 1): val_nll") == 2, printed.err[-2000:]
+    assert printed.out.count("[train] rnn on jsb_chorales, seed 1: test NLL") == 1
 
     searches = [r for r in records if r["kind"] == "search"]
     runs = [r for r in records if r["kind"] == "run"]
