@@ -182,6 +182,7 @@ def search(model, args, ledger, command, commit):
     from keras_rnnreg.tuning.search import SearchSettings, run_search
     from keras_rnnreg.tuning.search_space import parse_ranges
 
+    ranges = parse_ranges(model, args.range)
     directory = pathlib.Path(args.runs_root) / "search" / model
     print(f"[search] {model} on {args.search_dataset}: {args.trials} trials, in {_relative(directory)}", flush=True)
     started = time.time()
@@ -189,7 +190,7 @@ def search(model, args, ledger, command, commit):
         model=model, directory=str(directory), dataset=args.search_dataset, data_dir=args.data_dir,
         trials=args.trials, epochs=args.search_epochs, patience=args.search_patience, seed=args.search_seed,
         batch_size=args.batch_size, final="none", verbose=1, fixed=args.fixed,  # a line per trial
-        ranges=parse_ranges(model, args.range),
+        ranges=ranges,
         max_train_sequences=args.max_sequences, max_valid_sequences=args.max_sequences,
         max_test_sequences=args.max_sequences,
     ))
@@ -203,7 +204,7 @@ def search(model, args, ledger, command, commit):
         "trials": sum(counts.values()), "status_counts": counts,
         "best_trial": best["trial_id"], "valid_nll": best["val_nll"], "best_epoch": best["best_epoch"],
         "hyperparameters": best["hyperparameters"], "batch_size": args.batch_size,
-        "ranges": {k: list(v) for k, v in parse_ranges(model, args.range).items()},
+        "ranges": {k: list(v) for k, v in ranges.items()},
         "epochs_cap": args.search_epochs, "patience": args.search_patience,
         "search_dir": _relative(directory), "commit": commit, "command": command,
         # Wall time of this call; a resumed search adds its earlier sittings' trials, not their time.
