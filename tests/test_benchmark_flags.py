@@ -78,6 +78,9 @@ RECORDED = {
        for r, v in (("fd_notebook_zoo_init", "authors"), ("fd_notebook_authors_init", "consistent"),
                     ("fd_notebook_hidden_0.8", "consistent"), ("fd_notebook_hidden_0.5", "consistent"))
        for s in ("0", "1", "2", "0,1", "0,1,2")},
+    **{f"python -m benchmarks.table1_protocol --recipe fd_notebook_hidden_0.8 --variants consistent --datasets piano_midi "
+       f"--seeds {s}": {"recipe": "fd_notebook_hidden_0.8", "variants": ["consistent"], "datasets": "piano_midi",
+                        "seeds": [int(x) for x in s.split(",")]} for s in ("0", "1,2")},
     # The plain RNN's second-stage searches in a widened space (results/README.md).
     **{f"python -m benchmarks.table1_protocol --models rnn --datasets {d} --trials 15 --search_seed {s} --seeds 0,1,2 "
        f"{WIDE} --out results/table1_rnn_wide_seed{s} --runs_root runs/table1_rnn_wide_seed{s}":
