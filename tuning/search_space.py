@@ -198,7 +198,7 @@ def space(model_name, ranges=None):
     models.spec(model_name)  # ValueError listing the valid names
     rows = [p for p in PARAMS if p.applies_to(model_name)]
     ranges = ranges or {}
-    unknown = sorted(set(ranges) - {p.name for p in rows if p.kind in ("int", "float")})
+    unknown = sorted(set(ranges) - set(_numeric_names(rows)))
     if unknown:
         raise ValueError(f"model {model_name!r} has no searched numeric hyperparameter "
                          f"{', '.join(repr(n) for n in unknown)}; "
@@ -206,8 +206,11 @@ def space(model_name, ranges=None):
     return [_with_range(p, ranges[p.name]) if p.name in ranges else p for p in rows]
 
 
+NUMERIC_KINDS = ("int", "float")  # the rows --range can re-bound
+
+
 def _numeric_names(rows):
-    return sorted({p.name for p in rows if p.kind in ("int", "float")})
+    return sorted({p.name for p in rows if p.kind in NUMERIC_KINDS})
 
 
 def _with_range(param, bounds):
@@ -225,7 +228,7 @@ def parse_ranges(model_name, items):
         ValueError: malformed item, a name without a numeric row (the message
             lists the valid names) or bounds the row cannot take.
     """
-    rows = {p.name: p for p in space(model_name) if p.kind in ("int", "float")}
+    rows = {p.name: p for p in space(model_name) if p.kind in NUMERIC_KINDS}
     ranges = {}
     for item in items or ():
         name, sep, text = (str(item).partition("="))
