@@ -81,12 +81,24 @@ RECORDED = {
     **{f"python -m benchmarks.table1_protocol --recipe fd_notebook_hidden_0.8 --variants consistent --datasets piano_midi "
        f"--seeds {s}": {"recipe": "fd_notebook_hidden_0.8", "variants": ["consistent"], "datasets": "piano_midi",
                         "seeds": [int(x) for x in s.split(",")]} for s in ("0", "1,2")},
+    **{f"python -m benchmarks.table1_protocol --recipe fd_notebook_hidden_0.8 --variants consistent --datasets {d}":
+       {"recipe": "fd_notebook_hidden_0.8", "variants": ["consistent"], "datasets": d}
+       for d in ("nottingham", "musedata")},
+    "python -m benchmarks.table1_protocol --recipe fd_notebook_hidden_0.8 --variants consistent --datasets nottingham "
+    "--seeds_large 1,2": {"recipe": "fd_notebook_hidden_0.8", "variants": ["consistent"], "datasets": "nottingham",
+                          "seeds_large": [1, 2]},
     # The plain RNN's second-stage searches in a widened space (results/README.md).
     **{f"python -m benchmarks.table1_protocol --models rnn --datasets {d} --trials 15 --search_seed {s} --seeds 0,1,2 "
        f"{WIDE} --out results/table1_rnn_wide_seed{s} --runs_root runs/table1_rnn_wide_seed{s}":
        {"models": "rnn", "datasets": d, "trials": 15, "search_seed": s, "range": WIDE.replace("--range ", "").split(),
         "out": f"results/table1_rnn_wide_seed{s}", "runs_root": f"runs/table1_rnn_wide_seed{s}"}
        for s in (2, 3) for d in ("jsb_chorales", "jsb_chorales,nottingham,piano_midi,musedata")},
+    # The plain RNN searched with Adam instead of SGD (results/README.md).
+    "python -m benchmarks.table1_protocol --models rnn --datasets jsb_chorales --trials 15 --search_seed 2 "
+    "--seeds 0,1,2 --fixed optimizer=adam --range learning_rate=0.0001:0.01 --out results/table1_rnn_adam "
+    "--runs_root runs/table1_rnn_adam": {"models": "rnn", "datasets": "jsb_chorales", "trials": 15, "search_seed": 2,
+                                         "fixed": {"optimizer": "adam"}, "range": ["learning_rate=0.0001:0.01"],
+                                         "out": "results/table1_rnn_adam", "runs_root": "runs/table1_rnn_adam"},
     "python -m benchmarks.throughput --repeats 3 --steps 40 --plain-compile": {
         "repeats": 3, "plain_compile": True,
         "timed": ALL_MODELS.split(",") + [m + "/model.compile" for m in ALL_MODELS.split(",")] + ["simplernn_xla"]},
