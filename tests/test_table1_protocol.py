@@ -82,7 +82,13 @@ def test_bad_arguments_are_named(capsys):
                           (["--patience", "0"], "--patience must be >= 1"),
                           (["--fixed", "units"], "expected NAME=VALUE"),
                           (["--models", "rnn", "--range", "sigma=0.1:1"], "has no searched numeric hyperparameter 'sigma'"),
-                          (["--range", "units=400:100"], "low < high")):
+                          (["--range", "units=400:100"], "low < high"),
+                          # Nottingham reads --seeds_large: --seeds alone would be ignored.
+                          (["--datasets", "nottingham", "--seeds", "1,2"],
+                           "--seeds sets the seeds of jsb_chorales and piano_midi, and --datasets nottingham has "
+                           "neither; use --seeds_large"),
+                          (["--datasets", "jsb_chorales", "--seeds_large=1"],
+                           "--seeds_large sets the seeds of nottingham and musedata")):
         with pytest.raises(SystemExit):
             protocol.parse_args(argv)
         assert message in capsys.readouterr().err, argv
