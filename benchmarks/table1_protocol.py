@@ -33,7 +33,9 @@ Usage (the whole protocol; many hours on 2 CPU cores)::
 **Recipes** (``--recipe fd_notebook``): instead of a search, ``rnn_fd`` trained
 with the authors' published JSB notebook settings (:data:`RECIPES`), in each
 fast-dropout variant of ``--variants`` (``authors``: their computation and
-initialization; ``consistent``: ours), for ``--seeds`` / ``--seeds_large``;
+initialization; ``consistent``: ours; ``authors_keep_mean``, only when named:
+theirs with the recurrent mean scaled by the keep probability as ours), for
+``--seeds`` / ``--seeds_large``;
 ``--recipe rnn_notebook``: the plain RNN with the same settings. Recorded in the
 same ledger (``kind: "recipe"``) and shown as extra rows.
 """
@@ -54,6 +56,7 @@ from benchmarks import _flags
 from benchmarks.provenance import REPO_ROOT, code_version
 from benchmarks.reproduce_table1 import DATASET_COLUMN, PAPER
 from keras_rnnreg import rundir
+from keras_rnnreg.rnn.choices import FAST_DROPOUT_VARIANTS
 
 DATASETS = ("jsb_chorales", "nottingham", "piano_midi", "musedata")
 LARGE = ("nottingham", "musedata")
@@ -105,6 +108,8 @@ RECIPES["fd_notebook_zoo_init"] = {
 for _rate in (0.5, 0.8):
     RECIPES[f"fd_notebook_hidden_{_rate}"] = {
         **RECIPES["fd_notebook"], "hyperparameters": {**RECIPES["fd_notebook"]["hyperparameters"], "hidden_dropout": _rate}}
+#: The fast-dropout variants --variants runs by default; it also takes the ablation's
+#: authors_keep_mean (the authors' computation with the recurrent mean scaled as ours).
 VARIANTS = ("authors", "consistent")
 
 TITLES = {"jsb_chorales": "JSB Chorales", "nottingham": "Nottingham", "piano_midi": "Piano-midi.de",
@@ -360,7 +365,8 @@ def render(records, args):
         lines += ["", "Rows with a recipe in parentheses: no search; the fixed settings of "
                   "`benchmarks.table1_protocol.RECIPES` (`fd_notebook`: the authors' JSB notebook), in the "
                   "fast-dropout variant named (`authors`: their computation and initialization, "
-                  "`consistent`: ours; `fd_notebook_authors_init` / `fd_notebook_zoo_init`: the variant's "
+                  "`consistent`: ours, `authors_keep_mean`: theirs with the recurrent mean scaled by the "
+                  "keep probability as ours; `fd_notebook_authors_init` / `fd_notebook_zoo_init`: the variant's "
                   "computation with the authors' / our initialization; `fd_notebook_hidden_R`: hidden "
                   "dropout rate R instead of 0.2); same retraining and early stopping otherwise."]
     lines += [
@@ -429,7 +435,7 @@ def define_flags(fv):
     flags.DEFINE_enum("recipe", None, sorted(RECIPES), "Train this fixed recipe instead of searching (see "
                       "RECIPES); --models is then ignored.", flag_values=fv)
     flags.DEFINE_string("variants", ",".join(VARIANTS), "Fast-dropout variants of --recipe, comma-separated "
-                        f"({', '.join(VARIANTS)}).", flag_values=fv)
+                        f"({', '.join(FAST_DROPOUT_VARIANTS)}).", flag_values=fv)
     flags.DEFINE_enum("only", "all", ["search", "all"], "'search': run the searches only (e.g. all of them "
                       "before any retraining).", flag_values=fv)
 
@@ -461,9 +467,10 @@ def parse_args(argv=None):
         except ValueError as e:
             _flags.fail(PROG, str(e))
     args.variants = [v for v in args.variants.split(",") if v]
-    bad = [v for v in args.variants if v not in VARIANTS]
+    bad = [v for v in args.variants if v not in FAST_DROPOUT_VARIANTS]
     if bad or not args.variants:
-        _flags.fail(PROG, f"unknown variant(s) {', '.join(bad) or '(none given)'}; valid: {', '.join(VARIANTS)}")
+        _flags.fail(PROG, f"unknown variant(s) {', '.join(bad) or '(none given)'}; "
+                          f"valid: {', '.join(FAST_DROPOUT_VARIANTS)}")
     if not args.seeds or not args.seeds_large:
         _flags.fail(PROG, "--seeds and --seeds_large need at least one seed each")
     # Seeds other than the default that no dataset of the command reads would be silently

@@ -68,7 +68,8 @@ SPECS = {
         ModelSpec("rnn", "Plain RNN with good initialization", {}),
         ModelSpec(
             "rnn_fd", "RNN with fast dropout",
-            # fd_variant "authors": the authors' computation and initialization (see get());
+            # fd_variant "authors" (or "authors_keep_mean"): the authors' computation and
+            # initialization (see get());
             # fd_init takes the initialization apart from the computation.
             {"input_dropout": 0.1, "hidden_dropout": 0.2, "output_dropout": 0.5, "fd_variant": "consistent",
              "fd_init": "variant"},

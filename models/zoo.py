@@ -12,6 +12,7 @@ import math
 
 import keras
 
+from keras_rnnreg.rnn.choices import AUTHORS_COMPUTATIONS
 from keras_rnnreg.rnn.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
 from keras_rnnreg.rnn.initializers import SparseGaussian, SparsifyColumns, SpectralRadius
 from keras_rnnreg.rnn.noisy_dense import NoisyDense
@@ -155,7 +156,8 @@ def get(name, **overrides):
     inputs = keras.Input(shape=(None, NUM_NOTES), name="piano_roll")
     if model_spec.recurrence == "fast_dropout":
         variant = hp["fd_variant"]
-        initialization = variant if hp["fd_init"] == "variant" else hp["fd_init"]
+        default_init = "authors" if variant in AUTHORS_COMPUTATIONS else "zoo"
+        initialization = default_init if hp["fd_init"] == "variant" else hp["fd_init"]
         if initialization == "authors":
             init, output_init = _authors_fd_initializers(hp, seed)
         moments = FastDropoutSimpleRNN(

@@ -40,8 +40,12 @@ def fast_dropout(mean, var, p):
     return mean * q, mean**2 * q * (1.0 - q) + q**2 * var + q * (1.0 - q) * var
 
 
-def forward(x, w_ih, b_h, w_hh, w_ho, b_o, initial_mean, initial_std, p_in, p_hidden, p_out):
-    """Output means and variances ``(T, N, 88)`` of inputs ``x`` ``(T, N, 88)``."""
+def forward(x, w_ih, b_h, w_hh, w_ho, b_o, initial_mean, initial_std, p_in, p_hidden, p_out, mean_scale=None):
+    """Output means and variances ``(T, N, 88)`` of inputs ``x`` ``(T, N, 88)``.
+
+    ``mean_scale``: the factor of the recurrent mean, their ``p_hidden`` unless given
+    (``1 - p_hidden`` renders the ``authors_keep_mean`` ablation).
+    """
     m, v = fast_dropout(x, np.zeros_like(x), p_in)
     pre_mean = m @ w_ih + b_h  # AffineNonlinear, identity transfer
     pre_var = v @ w_ih**2
@@ -49,9 +53,10 @@ def forward(x, w_ih, b_h, w_hh, w_ho, b_o, initial_mean, initial_std, p_in, p_hi
     hom = np.repeat(initial_mean[None, :], n, axis=0)
     hov = np.repeat((initial_std**2 + 1e-8)[None, :], n, axis=0)
     q = 1.0 - p_hidden
+    mean_scale = p_hidden if mean_scale is None else mean_scale
     means, variances = [], []
     for t in range(x.shape[0]):  # recurrent_layer's step
-        a_mean = (hom @ w_hh) * p_hidden + pre_mean[t]
+        a_mean = (hom @ w_hh) * mean_scale + pre_mean[t]
         element_var = hov * p_hidden * q + hom**2 * p_hidden * q + hov * q**2
         a_var = element_var @ w_hh**2 + pre_var[t]
         hom, hov = tanh_moments(a_mean, a_var)

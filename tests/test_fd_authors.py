@@ -14,12 +14,12 @@ UNITS, NOTES = 6, 88
 RATES = dict(p_in=0.1, p_hidden=0.2, p_out=0.5)
 
 
-def _authors_model(units=UNITS, seed=0):
+def _authors_model(units=UNITS, seed=0, variant="authors"):
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((None, NOTES))
     hidden = FastDropoutSimpleRNN(units, input_rate=RATES["p_in"], hidden_rate=RATES["p_hidden"],
-                                  variant="authors", name="hidden")
-    dense = FastDropoutDense(NOTES, rate=RATES["p_out"], variant="authors", name="notes")
+                                  variant=variant, name="hidden")
+    dense = FastDropoutDense(NOTES, rate=RATES["p_out"], variant=variant, name="notes")
     return keras.Model(inputs, dense(hidden(inputs))), hidden, dense
 
 
@@ -52,6 +52,27 @@ def test_authors_variant_equals_their_computation():
     want_mean, _ = ref.forward(x.transpose(1, 0, 2).astype(np.float64), **w, **RATES)
     np.testing.assert_allclose(got, want_mean.transpose(1, 0, 2), rtol=2e-5, atol=1e-6)
     assert not hidden.uses_fast_path()
+
+
+def test_authors_keep_mean_differs_from_theirs_only_in_the_recurrent_mean_scale():
+    """authors_keep_mean: the NumPy rendering with the recurrent mean scaled by the keep
+    probability (0.8), and not their computation (0.2)."""
+    model, hidden, dense = _authors_model(variant="authors_keep_mean")
+    w = _weights()
+    _set(hidden, dense, w)  # it has their trained initial state too
+    x = (np.random.default_rng(2).random((3, 12, NOTES)) < 0.15).astype("float32")
+    got = np.asarray(model(x)).transpose(1, 0, 2)
+    x64 = x.transpose(1, 0, 2).astype(np.float64)
+    want, _ = ref.forward(x64, **w, **RATES, mean_scale=1.0 - RATES["p_hidden"])
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+    theirs, _ = ref.forward(x64, **w, **RATES)
+    assert np.max(np.abs(got - theirs)) > 1e-3
+    assert not hidden.uses_fast_path()
+    # The zoo gives it the authors' initialization by default, as for "authors".
+    cell = models.get("rnn_fd", units=60, sparsity_k=15, seed=0, fd_variant="authors_keep_mean").get_layer(
+        "hidden").cell
+    assert cell.variant == "authors_keep_mean"
+    assert spectral_radius(np.asarray(cell.recurrent_kernel)) < 0.9  # radius, then sparsified
 
 
 def test_authors_moments_equal_the_reference_and_differ_from_the_consistent_ones():

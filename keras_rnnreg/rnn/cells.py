@@ -17,6 +17,7 @@ from keras_rnnreg.layer_args import check_units, set_weight_args, weight_args_co
 from keras_rnnreg.private_api import DropoutRNNCell
 from keras_rnnreg.rnn import recurrence
 from keras_rnnreg.rnn import weight_noise as noise_lib
+from keras_rnnreg.rnn.choices import AUTHORS_COMPUTATIONS
 
 
 def _state(states):
@@ -373,7 +374,9 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
     (:func:`keras_rnnreg.rnn.recurrence.authors_tanh_moments`, published
     formulas, ``variance_approximation`` unused); and the initial state is
     trained: weights ``initial_mean`` (zeros) and ``initial_std`` (1e-8),
-    ``v_0 = initial_std^2 + 1e-8``.
+    ``v_0 = initial_std^2 + 1e-8``. ``variant="authors_keep_mean"`` is the same
+    but for the recurrent mean, scaled by ``q`` as in ours: it takes that one
+    difference apart from the others.
 
     State and output are one tensor, the
     concatenation ``[m | v]``, ``(batch, 2 * units)``: a Keras RNN output is one
@@ -391,7 +394,8 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
         kernel_regularizer, recurrent_regularizer, bias_regularizer: as in
             :class:`NoisySimpleRNNCell`.
         variant: ``"consistent"`` (default, the mathematically consistent
-            moments above) or ``"authors"`` (the authors' computation).
+            moments above), ``"authors"`` (the authors' computation) or
+            ``"authors_keep_mean"`` (theirs with the recurrent mean scaled by ``q``).
 
     Call arguments:
         inputs: ``(batch, features)``, one time step.
@@ -455,7 +459,7 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
             initializer=self.bias_initializer, regularizer=self.bias_regularizer,
         )
         self.initial_mean = self.initial_std = None
-        if self.variant == "authors":
+        if self.variant in AUTHORS_COMPUTATIONS:
             self.initial_mean = self.add_weight(name="initial_mean", shape=(self.units,), initializer="zeros")
             self.initial_std = self.add_weight(
                 name="initial_std", shape=(self.units,), initializer=keras.initializers.Constant(1e-8)
@@ -474,9 +478,10 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
         mu_in, var_in = self.input_moments(inputs)
         keep = 1.0 - self.hidden_rate
         var = var_in + ops.matmul(keep * v + keep * (1.0 - keep) * m * m, ops.square(self.recurrent_kernel))
-        if self.variant == "authors":
+        if self.variant in AUTHORS_COMPUTATIONS:
             # Their code scales the mean by the rate, not the keep probability.
-            mu = mu_in + self.hidden_rate * ops.matmul(m, self.recurrent_kernel)
+            scale = self.hidden_rate if self.variant == "authors" else keep
+            mu = mu_in + scale * ops.matmul(m, self.recurrent_kernel)
             m, v = recurrence.authors_tanh_moments(mu, var)
         else:
             mu = mu_in + keep * ops.matmul(m, self.recurrent_kernel)
@@ -485,7 +490,7 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
         return mv, [mv]
 
     def get_initial_state(self, batch_size=None):
-        if self.variant == "authors":
+        if self.variant in AUTHORS_COMPUTATIONS:
             mv = ops.concatenate([self.initial_mean, ops.square(self.initial_std) + 1e-8], axis=0)
             return [ops.broadcast_to(ops.cast(mv, self.compute_dtype)[None, :], (batch_size, self.state_size))]
         return [ops.zeros((batch_size, self.state_size), dtype=self.compute_dtype)]

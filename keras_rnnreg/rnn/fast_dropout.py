@@ -15,6 +15,7 @@ from keras import ops
 from keras_rnnreg.layer_args import check_units, set_weight_args, weight_args_config
 from keras_rnnreg.rnn import recurrence
 from keras_rnnreg.rnn import weight_noise as noise_lib
+from keras_rnnreg.rnn.choices import AUTHORS_COMPUTATIONS
 from keras_rnnreg.rnn.cells import FastDropoutSimpleRNNCell
 from keras_rnnreg.rnn.noisy_simple_rnn import FusedLoopRNN, _cell_load_own_variables, forward_to_cell
 
@@ -57,11 +58,12 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
         kernel_initializer, recurrent_initializer, bias_initializer,
         kernel_regularizer, recurrent_regularizer, bias_regularizer: as in
             :class:`keras_rnnreg.NoisySimpleRNN`.
-        variant: ``"consistent"`` (default) or ``"authors"``: the paper's
+        variant: ``"consistent"`` (default), ``"authors"``: the paper's
             authors' computation (recurrent mean scaled by the rate, moments of
-            ``tanh(a / 2)``, trained initial state), see
-            :class:`~keras_rnnreg.FastDropoutSimpleRNNCell`. ``"authors"`` always
-            runs the cell loop.
+            ``tanh(a / 2)``, trained initial state), or ``"authors_keep_mean"``:
+            theirs with the recurrent mean scaled by the keep probability, see
+            :class:`~keras_rnnreg.FastDropoutSimpleRNNCell`. Both of theirs
+            always run the cell loop.
         split_moments: ``True`` (default): ``[means, variances]``; ``False``:
             one concatenated tensor.
         return_sequences (default ``True``), return_state, go_backwards,
@@ -240,8 +242,9 @@ class FastDropoutDense(keras.layers.Layer):
         rate: dropout rate on the inputs, in [0, 1).
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer:
             as in ``keras.layers.Dense``.
-        variant: ``"consistent"`` (default) or ``"authors"``: the output mean
-            clipped to ``[1e-7, 1 - 1e-7]`` as the authors' code does
+        variant: ``"consistent"`` (default), or ``"authors"`` /
+            ``"authors_keep_mean"``: the output mean clipped to
+            ``[1e-7, 1 - 1e-7]`` as the authors' code does
             (:func:`keras_rnnreg.rnn.recurrence.authors_sigmoid_moments`).
     """
 
@@ -301,7 +304,7 @@ class FastDropoutDense(keras.layers.Layer):
 
     def call(self, inputs):
         mu, s2 = self.moments(inputs)
-        if self.variant == "authors":
+        if self.variant in AUTHORS_COMPUTATIONS:
             return recurrence.authors_sigmoid_moments(mu, s2)[0]
         return recurrence.sigmoid_mean(mu, s2)
 
