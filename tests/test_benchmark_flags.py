@@ -76,7 +76,8 @@ RECORDED = {
     **{f"python -m benchmarks.table1_protocol --recipe {r} --variants {v} --datasets jsb_chorales --seeds {s}":
        {"recipe": r, "variants": [v], "datasets": "jsb_chorales", "seeds": [int(x) for x in s.split(",")]}
        for r, v in (("fd_notebook_zoo_init", "authors"), ("fd_notebook_authors_init", "consistent"),
-                    ("fd_notebook_hidden_0.8", "consistent"), ("fd_notebook_hidden_0.5", "consistent"))
+                    ("fd_notebook_hidden_0.8", "consistent"), ("fd_notebook_hidden_0.5", "consistent"),
+                    ("fd_notebook", "authors_keep_mean"))
        for s in ("0", "1", "2", "0,1", "0,1,2")},
     **{f"python -m benchmarks.table1_protocol --recipe fd_notebook_hidden_0.8 --variants consistent --datasets piano_midi "
        f"--seeds {s}": {"recipe": "fd_notebook_hidden_0.8", "variants": ["consistent"], "datasets": "piano_midi",
