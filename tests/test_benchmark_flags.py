@@ -85,9 +85,10 @@ RECORDED = {
     **{f"python -m benchmarks.table1_protocol --recipe fd_notebook_hidden_0.8 --variants consistent --datasets {d}":
        {"recipe": "fd_notebook_hidden_0.8", "variants": ["consistent"], "datasets": d}
        for d in ("nottingham", "musedata")},
-    "python -m benchmarks.table1_protocol --recipe fd_notebook_hidden_0.8 --variants consistent --datasets nottingham "
-    "--seeds_large 1,2": {"recipe": "fd_notebook_hidden_0.8", "variants": ["consistent"], "datasets": "nottingham",
-                          "seeds_large": [1, 2]},
+    **{f"python -m benchmarks.table1_protocol --recipe fd_notebook_hidden_0.8 --variants consistent --datasets "
+       f"nottingham --seeds_large {s}": {"recipe": "fd_notebook_hidden_0.8", "variants": ["consistent"],
+                                        "datasets": "nottingham", "seeds_large": [int(x) for x in s.split(",")]}
+       for s in ("1", "2", "1,2")},
     # The plain RNN's second-stage searches in a widened space (results/README.md).
     **{f"python -m benchmarks.table1_protocol --models rnn --datasets {d} --trials 15 --search_seed {s} --seeds 0,1,2 "
        f"{WIDE} --out results/table1_rnn_wide_seed{s} --runs_root runs/table1_rnn_wide_seed{s}":
