@@ -281,6 +281,10 @@ def _define_evaluate(fv):
     flags.DEFINE_enum("on", "auto", ["auto", "sequences", "windows"],
                       "Whole sequences (the paper's test metric) or the training windows; "
                       "auto: sequences for test, windows for train/valid (as in metrics.json).", flag_values=fv)
+    flags.DEFINE_enum("average", "frames", ["frames", "sequences"],
+                      "On whole sequences: every predicted frame weighs the same (frames: the authors' code, "
+                      "every number in results/) or every sequence does (sequences: the paper's formula "
+                      "read literally).", flag_values=fv)
     flags.DEFINE_boolean("saved_model", False, "Evaluate the SavedModel export instead of model.keras. "
                          "A SavedModel is code (its graph runs as it is): use it only for exports you "
                          "made; only .keras files load safely (safe_mode) from untrusted sources.",
@@ -290,8 +294,12 @@ def _define_evaluate(fv):
     flags.DEFINE_boolean("json", False, "Print the result as JSON.", flag_values=fv)
 
 
-def evaluate_run(run_dir, split="test", on="auto", data_dir=None, use_saved_model=False):
-    """NLL of the trained run in ``run_dir`` on ``split``; returns a result dict."""
+def evaluate_run(run_dir, split="test", on="auto", data_dir=None, use_saved_model=False, average="frames"):
+    """NLL of the trained run in ``run_dir`` on ``split``; returns a result dict.
+
+    ``average`` (whole sequences only): ``"frames"`` or ``"sequences"``, see
+    :func:`keras_rnnreg.evaluation.evaluate_nll`.
+    """
     from keras_rnnreg import data_pipelines, evaluation, export, rundir, training
 
     rd = rundir.RunDir(run_dir)
@@ -314,8 +322,11 @@ def evaluate_run(run_dir, split="test", on="auto", data_dir=None, use_saved_mode
     )
     sequences = splits[split]
     mode = on if on != "auto" else ("sequences" if split == "test" else "windows")
+    if average != "frames" and mode != "sequences":
+        raise ValueError(f"--average {average} needs whole sequences (--on sequences); "
+                         f"the {split} split is scored on {mode} here")
     if mode == "sequences":
-        nll = evaluation.evaluate_nll(model, sequences)
+        nll = evaluation.evaluate_nll(model, sequences, average=average)
         frames = sum(len(s) - 1 for s in sequences)
     else:
         ds = data_pipelines.make_window_dataset(sequences, config.get("window", 100), 32, shuffle=False)
@@ -332,18 +343,18 @@ def evaluate_run(run_dir, split="test", on="auto", data_dir=None, use_saved_mode
         nll = total / count
         frames = int(count)
     return {"run_dir": str(rd.path), "dataset": config["dataset"], "model": config["model"], "split": split,
-            "on": mode, "nll": nll, "sequences": len(sequences), "frames": frames,
+            "on": mode, "average": average, "nll": nll, "sequences": len(sequences), "frames": frames,
             "source": "saved_model" if use_saved_model else "model.keras"}
 
 
 def _main_evaluate(fv, args):
-    result = evaluate_run(fv.run_dir, fv.split, fv.on, fv.data_dir, fv.saved_model)
+    result = evaluate_run(fv.run_dir, fv.split, fv.on, fv.data_dir, fv.saved_model, fv.average)
     if fv.json:
         print(json.dumps(result, indent=2))
     else:
         print(f"{result['split']} NLL: {result['nll']:.4f} nats per time step "
               f"({result['sequences']} sequences, {result['frames']} predicted frames, "
-              f"{result['on']}; {result['model']} on {result['dataset']}, {result['source']})")
+              f"{result['on']}, averaged over {result['average']}; {result['model']} on {result['dataset']}, {result['source']})")
     return 0
 
 

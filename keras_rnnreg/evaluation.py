@@ -5,6 +5,8 @@ frames ``1..T-1``; the Bernoulli cross-entropy of every predicted frame is
 summed over the 88 notes, and the split's NLL is the mean over all predicted
 frames of all sequences (frame-weighted, no padding counted). This is what the
 authors' code reports on the test set (docs/references.md, "The task and its metric").
+The paper's formula, read literally (``1/(T-1) · 1/N · Σ``), weighs every
+sequence equally instead; ``average="sequences"`` computes that reading.
 """
 
 from __future__ import annotations
@@ -108,7 +110,10 @@ def frame_nlls(model, sequences, batch_size=8):
     return result
 
 
-def evaluate_nll(model, sequences, batch_size=8):
+AVERAGES = ("frames", "sequences")
+
+
+def evaluate_nll(model, sequences, batch_size=8, average="frames"):
     """Test NLL in nats per time step of ``model`` on whole ``sequences``.
 
     The sum over all predicted frames of the summed-over-notes cross-entropy,
@@ -118,11 +123,19 @@ def evaluate_nll(model, sequences, batch_size=8):
         model: Keras model or callable returning probabilities, see :func:`frame_nlls`.
         sequences: piano rolls ``(T, 88)``.
         batch_size: sequences per forward pass.
+        average: ``"frames"`` (every predicted frame weighs the same: the
+            authors' code, and every number in ``results/``) or
+            ``"sequences"`` (the mean over sequences of each one's NLL per
+            frame: the paper's formula read literally).
 
     Returns:
         The NLL as a Python float.
     """
+    if average not in AVERAGES:
+        raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
     per_seq = frame_nlls(model, sequences, batch_size=batch_size)
+    if average == "sequences":
+        return float(np.mean([float(np.mean(n)) for n in per_seq]))
     total = sum(float(np.sum(n)) for n in per_seq)
     count = sum(len(n) for n in per_seq)
     return total / count

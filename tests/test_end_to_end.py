@@ -62,6 +62,13 @@ def test_export_reload_evaluate(trained_run, data_dir, capsys):
     assert cli.main(["keras-rnnreg", "evaluate", "--run_dir", str(trained_run), "--split", "valid", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["nll"] == pytest.approx(metrics["valid_nll"], rel=1e-4)
+    assert cli.main(["keras-rnnreg", "evaluate", "--run_dir", str(trained_run), "--average", "sequences",
+                     "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["average"] == "sequences"
+    assert result["nll"] == pytest.approx(evaluation.evaluate_nll(model, splits["test"], average="sequences"), rel=1e-5)
+    with pytest.raises(ValueError, match="needs whole sequences"):
+        cli.evaluate_run(str(trained_run), "valid", average="sequences")
 
 
 def test_sample_command(trained_run, tmp_path, capsys):

@@ -255,7 +255,7 @@ def test_evaluate_nll_matches_numpy():
     model = models.get("rnn", units=8, seed=0, output_init_stddev=0.5)
     rng = np.random.default_rng(0)
     sequences = [rng.binomial(1, 0.1, size=(n, 88)).astype(np.float32) for n in (5, 17, 2, 40, 9)]
-    total, count = 0.0, 0
+    total, count, per_sequence = 0.0, 0, []
     for seq in sequences:
         p = np.asarray(model(seq[None, :-1], training=False), dtype=np.float64)[0]
         p = np.clip(p, 1e-7, 1 - 1e-7)
@@ -263,9 +263,16 @@ def test_evaluate_nll_matches_numpy():
         nll = -(y * np.log(p) + (1 - y) * np.log(1 - p)).sum(axis=-1)
         total += nll.sum()
         count += len(nll)
+        per_sequence.append(nll.mean())
     expected = total / count
+    by_sequence = float(np.mean(per_sequence))  # the paper's 1/(T-1) 1/N sum read literally
+    assert abs(by_sequence - expected) > 1e-3  # lengths 2..40: the two averages differ here
     for batch_size in (1, 2, 8):
         assert evaluation.evaluate_nll(model, sequences, batch_size=batch_size) == pytest.approx(expected, rel=1e-5)
+        assert evaluation.evaluate_nll(model, sequences, batch_size=batch_size,
+                                       average="sequences") == pytest.approx(by_sequence, rel=1e-5)
+    with pytest.raises(ValueError, match="average must be one of"):
+        evaluation.evaluate_nll(model, sequences, average="notes")
     per_seq = evaluation.frame_nlls(model, sequences)
     assert [len(n) for n in per_seq] == [4, 16, 1, 39, 8]
     with pytest.raises(ValueError, match="sequence 0 has shape"):
