@@ -19,15 +19,17 @@ The zoo of named models is :mod:`keras_rnnreg.models`, the data pipelines
 :mod:`keras_rnnreg.tuning`.
 """
 
-import importlib
-import os
-import sys
+import importlib as _importlib
+import os as _os
+import sys as _sys
+
+__version__ = "0.1.0"
 
 
 def _launched_from_command_line():
     # While ``python -m keras_rnnreg`` imports this package, sys.argv[0] is "-m".
-    argv0 = sys.argv[0] if sys.argv else ""
-    return argv0 == "-m" or os.path.basename(argv0) == "keras-rnnreg"
+    argv0 = _sys.argv[0] if _sys.argv else ""
+    return argv0 == "-m" or _os.path.basename(argv0) == "keras-rnnreg"
 
 
 #: The public names and the layer modules defining them.
@@ -49,17 +51,24 @@ _PUBLIC = {
     "RMSpropNesterov": "keras_rnnreg.rmsprop_nesterov",
 }
 
+#: The subpackages and modules a user imports (``from keras_rnnreg import models``).
+_SUBPACKAGES = ("data_pipelines", "losses", "models", "optim", "rnn", "tuning")
+
 
 def _register_layers():
     """Import the layer modules and bind the public names here.
 
-    Importing them registers the layers with Keras, so saved models load with
-    ``keras.saving.load_model(..., safe_mode=True)`` after ``import keras_rnnreg``.
-    A plain import does this at once; the command line does it when a command
-    runs, so ``--help`` and usage errors answer without starting Keras.
+    Importing them registers every serializable class with Keras (the layers,
+    cells, initializers, losses and the zoo's ``ZooModel``), so a saved model
+    loads with ``keras.saving.load_model(..., safe_mode=True)`` after nothing
+    but ``import keras_rnnreg``. A plain import does this at once; the command
+    line does it when a command runs, so ``--help`` and usage errors answer
+    without starting Keras.
     """
     for name, module in _PUBLIC.items():
-        globals()[name] = getattr(importlib.import_module(module), name)
+        globals()[name] = getattr(_importlib.import_module(module), name)
+    # Every zoo model is a ZooModel: a .keras file of one names this class.
+    _importlib.import_module("keras_rnnreg.models.zoo_model")
 
 
 def __getattr__(name):
@@ -70,9 +79,13 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__():
+    # The public API only: not the helpers above nor the internal modules that
+    # importing the layers binds here as attributes.
+    return sorted([*_PUBLIC, *_SUBPACKAGES, "__version__"])
+
+
 if not _launched_from_command_line():
     _register_layers()
-
-__version__ = "0.1.0"
 
 __all__ = sorted(_PUBLIC)
