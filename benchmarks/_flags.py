@@ -1,13 +1,13 @@
 """absl flags for the benchmark scripts (``python -m benchmarks.NAME [flags]``).
 
-As in the project's command line (:mod:`keras_rnnreg.cli`), each script
+As in the project's command line (:mod:`keras_rnnreg.app.cli`), each script
 defines its flags on its own :class:`absl.flags.FlagValues` (never the global
 ``FLAGS``) and parses its own argv; ``--help`` lists the flags; a bad flag or
 value is one ``PROG: error: MESSAGE`` line on stderr and exit status 2. The
 error is raised as ``SystemExit(2)``, as argparse did, so callers of a
 script's ``parse_args`` see what they saw before.
 
-The helpers of :mod:`keras_rnnreg.cli` are not imported: importing that module
+The helpers of :mod:`keras_rnnreg.app.cli` are not imported: importing that module
 imports the ``keras_rnnreg`` package and with it TensorFlow (seconds, and its
 start-up chatter), which ``benchmarks.toy_loss_surface`` never needs.
 
@@ -26,7 +26,7 @@ import types
 
 from absl import flags
 
-#: Exit status of a usage error (as ``keras_rnnreg.cli.EXIT_USAGE``).
+#: Exit status of a usage error (as ``keras_rnnreg.app.cli.EXIT_USAGE``).
 EXIT_USAGE = 2
 #: Longest error line printed (a message quoting a huge value is cut).
 MESSAGE_LIMIT = 500

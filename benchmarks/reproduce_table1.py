@@ -1,7 +1,7 @@
 """Reproduce the paper's Table 1 (test NLL per model and dataset) on the real data.
 
 Trains every requested zoo model on every requested dataset with
-:func:`keras_rnnreg.training.train` (SGD with Nesterov momentum, early stopping
+:func:`keras_rnnreg.app.training.train` (SGD with Nesterov momentum, early stopping
 on the validation NLL, best weights restored) and writes a markdown table with
 the paper's numbers beside ours, the seed, the epoch budget and the wall time of
 each run. Runs are resumable: each lives in its own run directory, and a
@@ -28,7 +28,7 @@ from absl import flags
 
 from benchmarks import _flags
 from benchmarks.provenance import code_version
-from keras_rnnreg import rundir
+from keras_rnnreg.app import rundir
 
 # Paper's Table 1 (docs/references.md): test NLL, nats per time step.
 PAPER = {
@@ -69,7 +69,7 @@ def parse_args(argv=None):
 
 
 def run_all(args):
-    from keras_rnnreg import training
+    from keras_rnnreg.app import training
 
     results = []
     for dataset in args.datasets.split(","):
@@ -114,7 +114,7 @@ def write_table(results, args):
         f"Code: {code_version()}.",
         "",
         "Each model at its zoo defaults (`keras_rnnreg.models.default_hyperparameters`), trained with the "
-        "training defaults of `keras_rnnreg.training.DEFAULTS` (batch 8, gradient clipping, early stopping "
+        "training defaults of `keras_rnnreg.app.training.DEFAULTS` (batch 8, gradient clipping, early stopping "
         "on the validation NLL with the best weights restored), one seed, no hyperparameter search. The "
         "paper picked each number from a 50-configuration random search, so ours are single fixed "
         "configurations. Wall time: training and evaluation of the run on 2 shared CPU cores.",
@@ -161,7 +161,7 @@ def plot_spectral_radius(results, path):
 
 
 def main(argv=None):
-    from keras_rnnreg._startup import prefer_bfc_cpu_allocator
+    from keras_rnnreg.app._startup import prefer_bfc_cpu_allocator
 
     # As the command line does (before TensorFlow's first op; see _startup).
     prefer_bfc_cpu_allocator()

@@ -9,7 +9,7 @@ For each model:
    validation NLL. ``--range NAME=LOW:HIGH`` replaces a row's bounds (e.g. to
    widen the space where a first search's best lies at an edge).
 2. **Retrain** the best configuration from scratch with
-   :func:`keras_rnnreg.training.train` for every seed of every dataset
+   :func:`keras_rnnreg.app.training.train` for every seed of every dataset
    (``--seeds`` on JSB Chorales and Piano-midi.de, ``--seeds_large`` on
    Nottingham and MuseData), with no epoch cap (``--max_epochs``, by default
    far beyond any run) and early stopping on the validation NLL
@@ -55,7 +55,7 @@ from absl import flags
 from benchmarks import _flags
 from benchmarks.provenance import REPO_ROOT, code_version
 from benchmarks.reproduce_table1 import DATASET_COLUMN, PAPER
-from keras_rnnreg import rundir
+from keras_rnnreg.app import rundir
 from keras_rnnreg.rnn.choices import FAST_DROPOUT_VARIANTS
 
 DATASETS = ("jsb_chorales", "nottingham", "piano_midi", "musedata")
@@ -226,7 +226,7 @@ def retrain(model, dataset, seed, found, args, ledger, command, commit):
     """Train the search's best configuration of ``model`` on ``dataset`` with ``seed`` (once)."""
     if ledger.find(kind="run", model=model, dataset=dataset, seed=seed):
         return
-    from keras_rnnreg import training
+    from keras_rnnreg.app import training
     from keras_rnnreg.tuning.search_space import split_config
 
     model_kwargs, optimizer_kwargs = split_config(model, {k: v for k, v in found["hyperparameters"].items()
@@ -264,7 +264,7 @@ def recipe_run(recipe, variant, dataset, seed, args, ledger, command, commit):
     key = dict(kind="recipe", recipe=recipe, variant=variant, model=spec["model"], dataset=dataset, seed=seed)
     if ledger.find(**key):
         return
-    from keras_rnnreg import training
+    from keras_rnnreg.app import training
 
     settings = dict(spec["training"])
     epochs, patience = settings.pop("epochs"), settings.pop("patience")
@@ -518,7 +518,7 @@ def run(args, argv):
 
 
 def main(argv=None):
-    from keras_rnnreg._startup import prefer_bfc_cpu_allocator
+    from keras_rnnreg.app._startup import prefer_bfc_cpu_allocator
 
     argv = sys.argv[1:] if argv is None else list(argv)
     prefer_bfc_cpu_allocator()  # as the command line does, before TensorFlow's first op

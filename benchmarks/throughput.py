@@ -35,7 +35,7 @@ memory of training steps (see :func:`memory_worker`).
 
 The process uses TensorFlow's BFC allocator on the CPU (``--cpu-allocator
 bfc``, the default, as ``python -m keras_rnnreg`` does; see
-:func:`keras_rnnreg._startup.prefer_bfc_cpu_allocator`): with ``malloc``
+:func:`keras_rnnreg.app._startup.prefer_bfc_cpu_allocator`): with ``malloc``
 every XLA step page-faults its buffers in again. The report names the
 allocator that was requested (TensorFlow builds differ in how they serve it).
 """
@@ -436,7 +436,7 @@ def environment():
     import keras
     import tensorflow as tf
 
-    from keras_rnnreg._startup import BFC_ENV_VAR, requested_cpu_allocator
+    from keras_rnnreg.app._startup import BFC_ENV_VAR, requested_cpu_allocator
 
     if requested_cpu_allocator() == "bfc":
         allocator = f"TensorFlow's BFC allocator requested (`{BFC_ENV_VAR}=true`)"
@@ -484,7 +484,7 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
         "and the baseline Keras's (no XLA on a CPU-only machine); "
         "`simplernn_xla` is the baseline forced to XLA, for reference. The recurrence loops "
         "of the keras_rnnreg layers are XLA-compiled in either case "
-        "(`keras_rnnreg.recurrence.XLA_LOOPS`). CPU columns: frames per CPU second of the "
+        "(`keras_rnnreg.rnn.recurrence.XLA_LOOPS`). CPU columns: frames per CPU second of the "
         "whole process (all threads, `time.process_time`), i.e. the compute each model "
         "costs. On this virtual machine wall-clock passes are often stretched to one fixed "
         "duration (~1.27 s for a 96,000-frame training pass) whatever the model, while the "
@@ -596,7 +596,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from keras_rnnreg._startup import BFC_ENV_VAR
+    from keras_rnnreg.app._startup import BFC_ENV_VAR
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
@@ -629,7 +629,7 @@ def main(argv=None):
         print(format_memory_table(memory))
     markdown = to_markdown(result, settings, environment(), command.strip(), wall, memory, memory_settings)
     if args.output:
-        from keras_rnnreg import rundir
+        from keras_rnnreg.app import rundir
 
         rundir.atomic_write_text(args.output, markdown)
     return {"result": result, "memory": memory, "markdown": markdown}

@@ -49,7 +49,7 @@ def _in_repo(path):
 
 def check(record, tolerance, data_dir=None):
     """The check of one ledger record: its row, the two NLLs and a status."""
-    from keras_rnnreg.cli import evaluate_run
+    from keras_rnnreg.app.cli import evaluate_run
 
     result = {"row": _row_name(record), "dataset": record["dataset"], "seed": record.get("seed"),
               "run_dir": record["run_dir"], "ledger_test_nll": record["test_nll"]}
@@ -96,7 +96,7 @@ def render(checks, header):
 
 
 def run(args, argv):
-    from keras_rnnreg import rundir
+    from keras_rnnreg.app import rundir
 
     started = time.time()
     ledger = _in_repo(args.ledger)

@@ -228,7 +228,7 @@ def save_notes_json(
     """
     path = pathlib.Path(path)
     obj = {split: [piano_roll_to_notes(r) for r in splits[split]] for split in SPLITS}
-    from keras_rnnreg import rundir
+    from keras_rnnreg.app import rundir
 
     rundir.atomic_write_text(path, json.dumps(obj, separators=(",", ":")))
     return path

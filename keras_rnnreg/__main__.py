@@ -1,6 +1,6 @@
 """Entry point: ``python -m keras_rnnreg COMMAND [flags]`` and the ``keras-rnnreg`` script.
 
-See :mod:`keras_rnnreg.cli` for the commands (train, evaluate, export, sample,
+See :mod:`keras_rnnreg.app.cli` for the commands (train, evaluate, export, sample,
 data, tune).
 """
 
@@ -10,10 +10,10 @@ import sys
 
 def run(argv=None):
     """Run the command line on ``argv`` (default ``sys.argv``) and exit with its status."""
-    from keras_rnnreg._startup import COMMAND_LINE_TF_LOG_LEVEL
+    from keras_rnnreg.app._startup import COMMAND_LINE_TF_LOG_LEVEL
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", COMMAND_LINE_TF_LOG_LEVEL)
-    from keras_rnnreg import cli
+    from keras_rnnreg.app import cli
 
     sys.exit(cli.main(sys.argv if argv is None else argv))
 

@@ -2,7 +2,7 @@
 
 Kept free of Keras and TensorFlow imports so the command line can show them in
 ``--help`` without starting either. :data:`TRAINING` is picked by measurement
-(see :mod:`keras_rnnreg.training`); ``tune`` and ``tune sweep`` use the same
+(see :mod:`keras_rnnreg.app.training`); ``tune`` and ``tune sweep`` use the same
 ``epochs``, ``batch_size``, ``patience`` and ``window``.
 """
 

@@ -42,7 +42,7 @@ def test_import_under_jax_needs_no_tensorflow(tmp_path):
 def test_train_under_jax(tmp_path, data_dir):
     out = _run_jax(
         "import json\n"
-        "from keras_rnnreg import training\n"
+        "from keras_rnnreg.app import training\n"
         f"m = training.train('rnn_do', run_dir={str(tmp_path / 'run')!r}, data_dir={str(data_dir)!r}, epochs=2,"
         " hyperparameters={'units': 8}, max_train_sequences=8, max_valid_sequences=4, max_test_sequences=4,"
         " verbose=0, export_saved_model=False, tensorboard=False, log=lambda *a: None)\n"
@@ -65,7 +65,8 @@ def test_train_under_jax_without_tensorflow(tmp_path, data_dir):
     out = _run_jax(
         NO_TENSORFLOW
         + "import json\n"
-        "from keras_rnnreg import data_pipelines, training\n"
+        "from keras_rnnreg import data_pipelines\n"
+        "from keras_rnnreg.app import training\n"
         "assert type(data_pipelines.make_window_dataset(data_pipelines.load_dataset('jsb_chorales',"
         f" {str(data_dir)!r})['valid'][:2])).__name__ == 'WindowPyDataset'\n"
         f"m = training.train('rnn_do', run_dir={str(tmp_path / 'run')!r}, data_dir={str(data_dir)!r}, epochs=2,"

@@ -6,7 +6,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from keras_rnnreg import cli, export, models, rundir
+from keras_rnnreg.app import cli, export, rundir
+from keras_rnnreg import models
 from keras_rnnreg import data_pipelines as dp
 from keras_rnnreg.data_pipelines import notes_io
 from keras_rnnreg.tuning import cli as tune_cli

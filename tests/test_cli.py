@@ -7,7 +7,8 @@ import types
 
 import pytest
 
-from keras_rnnreg import cli, models
+from keras_rnnreg.app import cli
+from keras_rnnreg import models
 
 
 def _error_lines(text):

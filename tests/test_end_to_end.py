@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from keras_rnnreg import cli, evaluation, export, models, training
+from keras_rnnreg.app import cli, evaluation, export, training
+from keras_rnnreg import models
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from keras_rnnreg import export, models
+from keras_rnnreg.app import export
+from keras_rnnreg import models
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_export_into_an_empty_folder(tmp_path, noisy_model):
 
 
 def test_keras_file_loads_in_safe_mode(tmp_path, noisy_model, rolls):
-    from keras_rnnreg import rundir
+    from keras_rnnreg.app import rundir
 
     rundir.atomic_save_model(noisy_model, tmp_path / "model.keras")
     reloaded = export.load_keras_model(tmp_path / "model.keras")

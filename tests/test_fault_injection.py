@@ -26,7 +26,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from keras_rnnreg import cli, models, rundir
+from keras_rnnreg.app import cli, rundir
+from keras_rnnreg import models
 from keras_rnnreg import data_pipelines as dp
 from keras_rnnreg.tuning import cli as tune_cli
 from keras_rnnreg.tuning import state

@@ -1,12 +1,13 @@
-"""The one training loop (keras_rnnreg.fitting): divergence, early stopping, and who goes through it."""
+"""The one training loop (keras_rnnreg.app.fitting): divergence, early stopping, and who goes through it."""
 
 import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
 
-from keras_rnnreg import defaults, fitting, models, training
-from keras_rnnreg.callbacks import DivergenceGuard
+from keras_rnnreg.app import fitting, training
+from keras_rnnreg import defaults, models
+from keras_rnnreg.app.callbacks import DivergenceGuard
 from keras_rnnreg.optim import compile_model
 from keras_rnnreg.tuning import hypermodel, sweep
 from keras_rnnreg.tuning.search import SearchSettings
@@ -103,7 +104,7 @@ def test_train_trials_and_sweeps_go_through_fitting_fit(monkeypatch, tmp_path, d
 
 @pytest.mark.parametrize("patience", [0, 3])
 def test_train_builds_its_resumable_stopper_with_the_same_patience_rule(monkeypatch, tmp_path, data_dir, patience):
-    from keras_rnnreg import callbacks
+    from keras_rnnreg.app import callbacks
 
     made = []
     real = fitting.early_stopping

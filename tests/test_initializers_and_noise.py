@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_rnnreg import NoisyDense, SparseGaussian, SpectralRadius, spectral_radius
-from keras_rnnreg import noise as noise_lib
+from keras_rnnreg.rnn import weight_noise as noise_lib
 
 
 @pytest.mark.parametrize("shape,k", [((200, 200), 15), ((88, 50), 10), ((5, 7), 9)])

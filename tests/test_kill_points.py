@@ -1,7 +1,7 @@
 """Issue 13, items 3-5: SIGKILL a real subprocess at the dangerous moment, then rerun.
 
 The moment is chosen deterministically with ``KERAS_RNNREG_KILL_AT``
-(:mod:`keras_rnnreg.faults`): the process kills itself right there.
+(:mod:`keras_rnnreg.app.faults`): the process kills itself right there.
 """
 
 import json
@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-from keras_rnnreg import cli, locking, models, optim, rundir
+from keras_rnnreg.app import cli, locking, rundir
+from keras_rnnreg import models, optim
 from keras_rnnreg.tuning import cli as tune_cli
 from keras_rnnreg.tuning import state
 
@@ -53,7 +54,7 @@ def test_kill_between_weights_and_metadata_resumes_from_the_committed_epoch(tmp_
     the rerun resumes after epoch 1 - it never reruns epoch 2 from epoch 2's own weights."""
     import numpy as np
 
-    from keras_rnnreg import export
+    from keras_rnnreg.app import export
 
     # Reference: the same settings stopped after epoch 1 (patience 0: the final model is epoch 1's).
     ref = tmp_path / "ref"

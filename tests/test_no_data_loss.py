@@ -6,7 +6,8 @@ import pathlib
 
 import pytest
 
-from keras_rnnreg import cli, models, rundir
+from keras_rnnreg.app import cli, rundir
+from keras_rnnreg import models
 from keras_rnnreg.tuning import cli as tune_cli
 from keras_rnnreg.tuning import state
 
@@ -139,10 +140,10 @@ def test_saved_model_is_code_is_documented(capsys):
     assert "A SavedModel is code" in " ".join(capsys.readouterr().out.split())
 
 
-# Issue 15, item 3: one atomic writer (keras_rnnreg.rundir) for every file the project writes.
+# Issue 15, item 3: one atomic writer (keras_rnnreg.app.rundir) for every file the project writes.
 # Allowed elsewhere, with the reason: the lock (an O_EXCL-like os.link, never a replace), the
 # download's streamed .part file and a write to /proc.
-_OWN_WRITERS = {"keras_rnnreg/rundir.py", "keras_rnnreg/locking.py", "data_pipelines/sources.py"}
+_OWN_WRITERS = {"keras_rnnreg/app/rundir.py", "keras_rnnreg/app/locking.py", "data_pipelines/sources.py"}
 _WRITE_CALLS = ("os.replace(", "os.fsync(", ".write_text(", ".write_bytes(", "tempfile.mkstemp(")
 
 
@@ -158,12 +159,12 @@ def test_every_writer_goes_through_rundir():
                 code = line.split("#", 1)[0]
                 if any(call in code for call in _WRITE_CALLS) or "def _atomic_write" in code:
                     offenders.append(f"{rel}:{n}: {line.strip()}")
-    assert not offenders, "write through keras_rnnreg.rundir instead:\n" + "\n".join(offenders)
+    assert not offenders, "write through keras_rnnreg.app.rundir instead:\n" + "\n".join(offenders)
 
 
 def _interrupt_before_replace(monkeypatch, name):
     """Make rundir's atomic writes of ``name`` fail just before the rename (as a kill there would)."""
-    from keras_rnnreg import faults
+    from keras_rnnreg.app import faults
 
     real = faults.point
 

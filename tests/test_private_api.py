@@ -16,7 +16,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_rnnreg import private_api, rundir
+from keras_rnnreg.app import rundir
+from keras_rnnreg import private_api
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SOURCE_DIRS = ("keras_rnnreg", "models", "tuning", "data_pipelines", "benchmarks")

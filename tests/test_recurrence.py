@@ -1,4 +1,4 @@
-"""The hand-written backward passes of keras_rnnreg.recurrence against autodiff.
+"""The hand-written backward passes of keras_rnnreg.rnn.recurrence against autodiff.
 
 Each custom-gradient recurrence is compared, in float64, with the same forward
 computation written as a plain Python loop and differentiated by TensorFlow.
@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from keras_rnnreg import recurrence
+from keras_rnnreg.rnn import recurrence
 
 T, B, H = 5, 3, 4
 RNG = np.random.RandomState(0)

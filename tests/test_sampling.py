@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_rnnreg import models, sampling
+from keras_rnnreg.app import sampling
+from keras_rnnreg import models
 
 
 class _Constant(keras.layers.Layer):
@@ -65,7 +66,7 @@ def test_midi_and_png_written(tmp_path):
 
 def test_sampling_and_evaluation_work_for_every_layer_kind():
     """Fast dropout's recurrence needs static shapes: the bucketed predictor provides them."""
-    from keras_rnnreg import evaluation
+    from keras_rnnreg.app import evaluation
 
     model = models.get("rnn_fd", units=8, seed=0)
     roll = sampling.sample_piano_roll(model, steps=40, seed=0)

@@ -1,10 +1,10 @@
-"""The command line's process set-up (keras_rnnreg._startup)."""
+"""The command line's process set-up (keras_rnnreg.app._startup)."""
 
 import os
 import subprocess
 import sys
 
-from keras_rnnreg import _startup
+from keras_rnnreg.app import _startup
 
 # While ``python -m keras_rnnreg`` imports the package, sys.argv[0] is "-m"; the child
 # imports it the same way, starts a command as the command line does once its flags
@@ -17,7 +17,7 @@ CHILD = (
     "import keras_rnnreg\n"
     "before = 'tensorflow' in sys.modules\n"
     "if {start}:\n"
-    "    from keras_rnnreg import _startup\n"
+    "    from keras_rnnreg.app import _startup\n"
     "    _startup.start_command()\n"
     "print(before, os.environ.get({var!r}, 'unset'), 'tensorflow' in sys.modules)\n"
 )
@@ -63,7 +63,7 @@ def test_command_line_keeps_tensorflows_error_lines_off_its_output():
         "import sys\n"
         "sys.argv[0] = '-m'\n"
         "import keras_rnnreg\n"
-        "from keras_rnnreg import _startup\n"
+        "from keras_rnnreg.app import _startup\n"
         "_startup.start_command()\n"
         "import tensorflow as tf\n"
         "tf.config.list_physical_devices()\n"

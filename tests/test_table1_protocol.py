@@ -56,7 +56,7 @@ def test_search_retrain_report_and_resume(tmp_path, data_dir, monkeypatch, capsy
     def refuse(*args, **kwargs):
         raise AssertionError("a finished search or run was started again")
 
-    from keras_rnnreg import training
+    from keras_rnnreg.app import training
     from keras_rnnreg.tuning import search
 
     monkeypatch.setattr(training, "train", refuse)
@@ -122,7 +122,7 @@ def test_recipe_runs_both_fast_dropout_variants_into_the_ledger(tmp_path, data_d
     assert "| rnn_fd (fd_notebook, authors) | " in table and "(fixed recipe, 1 seed)" in table
     assert "| rnn_fd (fd_notebook, consistent) | " in table
 
-    from keras_rnnreg import training
+    from keras_rnnreg.app import training
 
     monkeypatch.setattr(training, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("redone")))
     assert protocol.main(argv) == records

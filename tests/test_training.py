@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from keras_rnnreg import cli, rundir, training
+from keras_rnnreg.app import cli, rundir, training
 
 # A tiny, fast configuration on a subset of JSB Chorales.
 TINY = dict(
@@ -139,7 +139,7 @@ def test_bad_arguments_name_the_value(tmp_path):
 
 def _assert_nothing_half_written(run):
     """Every JSON file parses, every model file loads, no temporary is taken for a real file."""
-    from keras_rnnreg import export
+    from keras_rnnreg.app import export
 
     for name in ("metrics.json", "config.json", "backup/training_metadata.json"):
         if (run / name).exists():
@@ -204,7 +204,7 @@ def test_resume_after_last_epoch_before_results(tmp_path, data_dir):
     # Simulate: a run that checkpointed its last epoch, then died.
     import shutil
 
-    from keras_rnnreg import callbacks as cb
+    from keras_rnnreg.app import callbacks as cb
 
     original = cb.AtomicBackupAndRestore.on_train_end
     cb.AtomicBackupAndRestore.on_train_end = lambda self, logs=None: (_ for _ in ()).throw(KeyboardInterrupt)
@@ -249,7 +249,8 @@ def test_atomic_writes_never_leave_partial_files(tmp_path):
 def test_evaluate_nll_matches_numpy():
     import keras
 
-    from keras_rnnreg import evaluation, models
+    from keras_rnnreg.app import evaluation
+    from keras_rnnreg import models
 
     keras.utils.set_random_seed(0)
     model = models.get("rnn", units=8, seed=0, output_init_stddev=0.5)
@@ -280,7 +281,7 @@ def test_evaluate_nll_matches_numpy():
 
 
 def test_failed_export_keeps_the_model(tmp_path, data_dir, monkeypatch):
-    from keras_rnnreg import export
+    from keras_rnnreg.app import export
 
     def broken(model, path, verbose=False):
         raise RuntimeError("no SavedModel today")

@@ -11,7 +11,7 @@ import pytest
 
 from keras_rnnreg import models
 from keras_rnnreg.tuning import cli, search_space, summary, tuner
-from keras_rnnreg.callbacks import DivergenceGuard
+from keras_rnnreg.app.callbacks import DivergenceGuard
 from keras_rnnreg.tuning.hypermodel import RNNHyperModel, TrialDiverged
 
 TUNING_DIR = pathlib.Path(search_space.__file__).resolve().parent

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from benchmarks import verify_table1 as verify
-from keras_rnnreg import training
+from keras_rnnreg.app import training
 
 
 @pytest.fixture(scope="module")

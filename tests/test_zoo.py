@@ -187,7 +187,7 @@ def test_resolve_hyperparameters_is_the_check_get_and_train_share():
     assert hp == {**models.default_hyperparameters("rnn_mns"), "sigma": 0.05}
     with pytest.raises(ValueError, match="model 'rnn' has no hyperparameter sigma; valid hyperparameters: .*units"):
         models.resolve_hyperparameters("rnn", {"sigma": 0.1})
-    from keras_rnnreg import training
+    from keras_rnnreg.app import training
 
     with pytest.raises(ValueError, match="model 'rnn' has no hyperparameter sigma; valid hyperparameters"):
         training.train("rnn", hyperparameters={"sigma": 0.1})

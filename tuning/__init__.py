@@ -4,7 +4,7 @@
   in one table; ``SEARCH_SPACE.md`` is its markdown rendering.
 - :mod:`.hypermodel`: :class:`~.hypermodel.RNNHyperModel`, a
   ``keras_tuner.HyperModel`` for every zoo model; trials train through
-  :func:`keras_rnnreg.fitting.fit`, the training loop of ``train``.
+  :func:`keras_rnnreg.app.fitting.fit`, the training loop of ``train``.
 - :mod:`.tuner`: random search / Bayesian optimization / Hyperband tuners with
   per-trial seeds, crash repair and a chief that only serves the oracle.
 - :mod:`.search`: one search end to end (:func:`~.search.run_search`).

@@ -25,8 +25,8 @@ Summary of an existing directory (no training)::
 
 Flags are defined on private ``absl.flags.FlagValues`` instances, so they never
 clash with the flags of other subcommands. The subcommands are
-:class:`keras_rnnreg.cli.Command` objects run by the command line's own dispatcher
-(:func:`keras_rnnreg.cli.dispatch`): the same ``--help``, one-line errors and
+:class:`keras_rnnreg.app.cli.Command` objects run by the command line's own dispatcher
+(:func:`keras_rnnreg.app.cli.dispatch`): the same ``--help``, one-line errors and
 deferred TensorFlow start. :func:`main` takes the arguments that follow
 ``tune`` (a leading ``"tune"`` is ignored) and returns an exit status: 0
 success, 1 failure of the run, 2 usage error.
@@ -38,8 +38,8 @@ import sys
 
 from absl import flags
 
-from keras_rnnreg.cli import PROG as CLI_PROG
-from keras_rnnreg.cli import Command, CommandError, dispatch
+from keras_rnnreg.app.cli import PROG as CLI_PROG
+from keras_rnnreg.app.cli import Command, CommandError, dispatch
 from keras_rnnreg.defaults import DIVERGENCE_THRESHOLD, TRAINING, TRIALS
 
 # Flags of the launcher only (not passed on to the chief and workers).
@@ -225,7 +225,7 @@ def _print_result(summary):
 
 
 def _main_search(fv, args):
-    # A ValueError (bad setting, refused resume) is one error line, exit 2 (keras_rnnreg.cli.run_command).
+    # A ValueError (bad setting, refused resume) is one error line, exit 2 (keras_rnnreg.app.cli.run_command).
     settings = _settings(fv)
     if fv.distributed:
         from keras_rnnreg.tuning import launch

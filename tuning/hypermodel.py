@@ -1,10 +1,11 @@
-"""KerasTuner ``HyperModel`` for every zoo model; its trials train through :mod:`keras_rnnreg.fitting`."""
+"""KerasTuner ``HyperModel`` for every zoo model; its trials train through :mod:`keras_rnnreg.app.fitting`."""
 
 from __future__ import annotations
 
 import keras_tuner as kt
 
-from keras_rnnreg import defaults, fitting, models
+from keras_rnnreg.app import fitting
+from keras_rnnreg import defaults, models
 from keras_rnnreg.optim import compile_model
 
 from . import search_space
@@ -45,7 +46,7 @@ class RNNHyperModel(kt.HyperModel):
     ``build(hp)`` declares the model's rows of :mod:`.search_space` (pinned
     ones with ``hp.Fixed``) and returns the compiled model; ``fit(hp, model,
     *args, **kwargs)`` trains it through the training loop of ``train``
-    (:func:`keras_rnnreg.fitting.fit`: early stopping on ``val_nll``, the
+    (:func:`keras_rnnreg.app.fitting.fit`: early stopping on ``val_nll``, the
     divergence guard, raising :class:`TrialDiverged` so a diverging trial is
     recorded as failed). KerasTuner keeps the best epoch's checkpoint itself,
     so the trial does not restore weights.
@@ -57,7 +58,7 @@ class RNNHyperModel(kt.HyperModel):
             ``tuning/SEARCH_SPACE.md`` (see :func:`.search_space.space`).
         seed: seed of the model's initializers and noise.
         patience: early-stopping patience in epochs (``0``: none).
-        divergence_threshold: see :class:`keras_rnnreg.callbacks.DivergenceGuard`.
+        divergence_threshold: see :class:`keras_rnnreg.app.callbacks.DivergenceGuard`.
         jit_compile, steps_per_execution: passed to ``compile_model``.
     """
 

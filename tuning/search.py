@@ -18,7 +18,8 @@ import json
 import os
 import time
 
-from keras_rnnreg import defaults, evaluation, fitting, models, rundir
+from keras_rnnreg.app import evaluation, fitting, rundir
+from keras_rnnreg import defaults, models
 
 from . import state as state_lib
 from . import summary as summary_lib
@@ -203,7 +204,7 @@ def run_search(settings):
 
     One process per tuner id (``tuner0`` on a single machine; ``chief``,
     ``tunerN`` in a distributed search) may work on a search at a time: a
-    second one fails at once with :class:`keras_rnnreg.locking.LockedError`
+    second one fails at once with :class:`keras_rnnreg.app.locking.LockedError`
     naming the holder. A lock left by a killed process is taken over.
 
     Returns:
@@ -212,7 +213,7 @@ def run_search(settings):
         stopped early (e.g. too many consecutive failed trials);
         ``summary["best"]["test_error"]`` when the test evaluation failed.
     """
-    from keras_rnnreg import locking
+    from keras_rnnreg.app import locking
 
     state_lib.check_directory(settings.directory)
     os.makedirs(str(settings.directory), exist_ok=True)

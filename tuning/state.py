@@ -29,7 +29,7 @@ import os
 import re
 import shutil
 
-from keras_rnnreg import rundir
+from keras_rnnreg.app import rundir
 
 CONFIG_FILE = "search_config.json"
 SUMMARY_FILES = ("summary.json", "summary.md")
@@ -82,7 +82,7 @@ def clear_search(directory, project_name, extra_files=()):
     project_name = check_project_name(project_name)
     check_directory(directory)
     project_dir = os.path.join(str(directory), project_name)
-    from keras_rnnreg import locking
+    from keras_rnnreg.app import locking
 
     for lock in sorted(glob.glob(os.path.join(glob.escape(str(directory)), f".{glob.escape(project_name)}.*.lock"))):
         holder = locking.read_holder(lock)

@@ -7,7 +7,7 @@ import json
 import math
 import os
 
-from keras_rnnreg import rundir
+from keras_rnnreg.app import rundir
 
 TRIAL_KEYS = ("trial_id", "status", "val_nll", "best_epoch", "hyperparameters", "message")
 

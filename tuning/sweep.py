@@ -31,7 +31,8 @@ import math
 import os
 import time
 
-from keras_rnnreg import defaults, evaluation, fitting, models, rundir
+from keras_rnnreg.app import evaluation, fitting, rundir
+from keras_rnnreg import defaults, models
 
 from . import search_space
 from .hypermodel import build_model

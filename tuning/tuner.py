@@ -134,7 +134,7 @@ class AtomicOracleMixin(private_api.OracleTrialWriteHook):
 
     KerasTuner writes both with a plain ``open(path, "w")``; a kill in the
     middle leaves an empty file that no rerun can read. These write the same
-    JSON through :func:`keras_rnnreg.rundir.atomic_write_text`, into the
+    JSON through :func:`keras_rnnreg.app.rundir.atomic_write_text`, into the
     folders KerasTuner reloads them from.
     """
 

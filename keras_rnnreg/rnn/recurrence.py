@@ -264,7 +264,7 @@ def dropconnect_recurrence(pre, kernel, h0, keep_mask, rate, mask=None):
 
     ``keep_mask`` is a boolean ``(T, H, H)`` (one mask per step, shared by the
     batch); step t uses ``W_t = where(keep_mask[t], kernel / (1 - rate), 0)``,
-    exactly what :func:`keras_rnnreg.noise.perturb` samples for
+    exactly what :func:`keras_rnnreg.rnn.weight_noise.perturb` samples for
     ``kind="dropconnect"``. The masked matrices are formed per step inside the
     (compiled) loops instead of being materialized as a ``(T, H, H)`` tensor in
     the graph, and ``dL/dkernel = sum_t keep_t * (h_{t-1}^T da_t) / (1 - rate)``.

@@ -6,7 +6,7 @@ import csv
 import io
 import math
 
-from keras_rnnreg import rundir
+from keras_rnnreg.app import rundir
 
 
 def _read_csv(path):

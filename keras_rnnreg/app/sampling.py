@@ -16,7 +16,7 @@ import pathlib
 
 import numpy as np
 
-from keras_rnnreg import rundir
+from keras_rnnreg.app import rundir
 
 NUM_NOTES = 88
 
@@ -46,7 +46,7 @@ def sample_piano_roll(model, steps, seed=0, primer=None, max_notes=None):
     primer = np.asarray(primer, dtype=np.float32)
     if primer.ndim != 2 or primer.shape[1] != NUM_NOTES:
         raise ValueError(f"primer must have shape (K, {NUM_NOTES}), got {primer.shape}")
-    from keras_rnnreg.evaluation import make_predictor
+    from keras_rnnreg.app.evaluation import make_predictor
 
     predict = make_predictor(model, bucket=32)
     k = primer.shape[0]

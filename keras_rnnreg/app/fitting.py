@@ -6,7 +6,7 @@ It holds what all three share, so they cannot drift apart:
   first N sequences) and :func:`window_datasets` (the 100-step window
   pipelines, training windows shuffled with the run's seed);
 * the loop: :func:`fit` runs ``model.fit`` with one
-  :class:`~keras_rnnreg.callbacks.DivergenceGuard` and early stopping on
+  :class:`~keras_rnnreg.app.callbacks.DivergenceGuard` and early stopping on
   ``val_nll`` (:class:`keras.callbacks.EarlyStopping`, or the resumable one
   ``train`` passes), and returns a :class:`FitOutcome`;
 * the defaults: :data:`keras_rnnreg.defaults.TRAINING`.
@@ -24,7 +24,7 @@ import math
 
 import keras
 
-from keras_rnnreg import callbacks as cb
+from keras_rnnreg.app import callbacks as cb
 from keras_rnnreg import defaults
 
 #: The quantity early stopping and the searches watch: validation NLL, minimized.
@@ -104,7 +104,7 @@ def early_stopping(patience, restore_best_weights=True, verbose=0, cls=None, **k
 
     Args:
         cls: the callback class (default :class:`keras.callbacks.EarlyStopping`;
-            ``train`` passes :class:`~keras_rnnreg.callbacks.ResumableEarlyStopping`),
+            ``train`` passes :class:`~keras_rnnreg.app.callbacks.ResumableEarlyStopping`),
             given ``kwargs`` besides.
     """
     cls = keras.callbacks.EarlyStopping if cls is None else cls
@@ -129,7 +129,7 @@ def fit(model, x=None, validation_data=None, *, epochs=defaults.TRAINING["epochs
         stopper: an early-stopping callback to use instead of a new one
             (``train`` passes its resumable one; it must be among ``callbacks``
             where the caller wants it ordered).
-        guard: a :class:`~keras_rnnreg.callbacks.DivergenceGuard` to use
+        guard: a :class:`~keras_rnnreg.app.callbacks.DivergenceGuard` to use
             instead of a new one made from the next two arguments (``train``
             passes its own, which its checkpoint consults).
         divergence_threshold: a loss above this (nats per frame) counts as

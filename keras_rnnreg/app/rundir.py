@@ -18,7 +18,7 @@ A run directory holds::
     saved_model/             SavedModel export with a serving signature
     backup/                  resumable state while training (removed when it ends)
     tensorboard/             TensorBoard logs
-    .lock                    held by the process training in it (see keras_rnnreg.locking)
+    .lock                    held by the process training in it (see keras_rnnreg.app.locking)
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import pathlib
 import shutil
 import tempfile
 
-from keras_rnnreg import faults
+from keras_rnnreg.app import faults
 
 TMP_PREFIX = ".tmp-"
 

@@ -1,6 +1,6 @@
 """Keras callbacks of the training job: resumable state, history, spectral radius.
 
-All of them write their files atomically (:mod:`keras_rnnreg.rundir`) and can
+All of them write their files atomically (:mod:`keras_rnnreg.app.rundir`) and can
 be restored from a previous, interrupted run:
 
 * :class:`SpectralRadiusLogger` adds ``spectral_radius`` (of ``W_hh``) to the
@@ -27,8 +27,9 @@ import time
 import keras
 import numpy as np
 
-from keras_rnnreg import defaults, faults, rundir
-from keras_rnnreg.initializers import spectral_radius
+from keras_rnnreg.app import faults, rundir
+from keras_rnnreg import defaults
+from keras_rnnreg.rnn.initializers import spectral_radius
 
 HISTORY_FIELDS = ("epoch", "loss", "nll", "val_loss", "val_nll", "spectral_radius")
 

@@ -2,15 +2,15 @@
 
 :func:`train` is the Python API behind ``python -m keras_rnnreg train``:
 
-* the one training loop of train, tune and sweep (:func:`keras_rnnreg.fitting.fit`)
+* the one training loop of train, tune and sweep (:func:`keras_rnnreg.app.fitting.fit`)
   with the shared defaults (:data:`keras_rnnreg.defaults.TRAINING`): Adam by default
   (``sgd`` with Nesterov momentum, the paper's, ``rmsprop`` and ``rmsprop_nesterov``
   selectable), gradient clipping by norm;
 * early stopping on ``val_nll`` with the best weights restored;
-* a divergence guard (:class:`~keras_rnnreg.callbacks.DivergenceGuard`: a run whose
+* a divergence guard (:class:`~keras_rnnreg.app.callbacks.DivergenceGuard`: a run whose
   loss becomes NaN, inf or exceeds 1000 nats per frame ends with status ``"diverged"``);
 * resumable: a checkpoint in ``<run_dir>/backup``
-  (:class:`~keras_rnnreg.callbacks.AtomicBackupAndRestore`) is written
+  (:class:`~keras_rnnreg.app.callbacks.AtomicBackupAndRestore`) is written
   (atomically) after every epoch; running the
   same call again after a crash or a kill continues from the last finished
   epoch;
@@ -22,7 +22,7 @@
 
 At the end the run directory holds ``model.keras`` (best weights), a
 SavedModel export, ``history.csv``, ``spectral_radius.csv`` and
-``metrics.json`` (see :mod:`keras_rnnreg.rundir`). The reported numbers are NLL
+``metrics.json`` (see :mod:`keras_rnnreg.app.rundir`). The reported numbers are NLL
 in nats per time step (docs/references.md): ``train_nll`` and ``valid_nll`` on the
 100-step windows (padding masked, what early stopping watches), ``test_nll`` on
 whole test sequences (the paper's number).
@@ -40,8 +40,9 @@ import time
 import keras
 import numpy as np
 
-from keras_rnnreg import callbacks as cb
-from keras_rnnreg import defaults, evaluation, export, fitting, locking, models, optim, plots, rundir
+from keras_rnnreg.app import callbacks as cb
+from keras_rnnreg.app import evaluation, export, fitting, locking, plots, rundir
+from keras_rnnreg import defaults, models, optim
 
 #: Defaults of :func:`train` (and of the ``train`` command), picked by measurement
 #: on JSB Chorales with 2 CPU cores (test NLL in nats per time step, early
@@ -252,7 +253,7 @@ def train(
 
     Raises:
         ValueError: a bad setting (its message names the value);
-            :class:`keras_rnnreg.rundir.RunDirError` for an unusable run
+            :class:`keras_rnnreg.app.rundir.RunDirError` for an unusable run
             directory; ``DataError`` (a ``ValueError``) for missing data.
     """
     from keras_rnnreg import data_pipelines
@@ -506,7 +507,7 @@ def train(
 
 def spectral_radius_of(model, layer_name="hidden"):
     """Spectral radius of the model's ``W_hh`` (``None`` if it has none)."""
-    from keras_rnnreg.initializers import spectral_radius
+    from keras_rnnreg.rnn.initializers import spectral_radius
 
     kernel = cb.recurrent_kernel(model, layer_name)
     return None if kernel is None else spectral_radius(kernel)

@@ -184,7 +184,7 @@ def hyperparameter_overrides(fv, model):
 
 
 def _run_dir_of(fv):
-    from keras_rnnreg import rundir
+    from keras_rnnreg.app import rundir
 
     rd = rundir.RunDir(fv.run_dir)
     rd.check_usable()
@@ -193,7 +193,7 @@ def _run_dir_of(fv):
 
 def _load_run(fv):
     """``(run_dir, config, model)`` of the run in ``--run_dir``."""
-    from keras_rnnreg import export
+    from keras_rnnreg.app import export
 
     rd = _run_dir_of(fv)
     path = rd.require_model()
@@ -245,7 +245,7 @@ def _define_train(fv):
 
 
 def _main_train(fv, args):
-    from keras_rnnreg import training
+    from keras_rnnreg.app import training
 
     overrides = hyperparameter_overrides(fv, fv.model)
     run_dir = fv.run_dir if fv.run_dir is not None else training.default_run_dir(fv.model, fv.dataset, fv.seed)
@@ -298,9 +298,10 @@ def evaluate_run(run_dir, split="test", on="auto", data_dir=None, use_saved_mode
     """NLL of the trained run in ``run_dir`` on ``split``; returns a result dict.
 
     ``average`` (whole sequences only): ``"frames"`` or ``"sequences"``, see
-    :func:`keras_rnnreg.evaluation.evaluate_nll`.
+    :func:`keras_rnnreg.app.evaluation.evaluate_nll`.
     """
-    from keras_rnnreg import data_pipelines, evaluation, export, rundir, training
+    from keras_rnnreg.app import evaluation, export, rundir, training
+    from keras_rnnreg import data_pipelines
 
     rd = rundir.RunDir(run_dir)
     rd.check_usable()
@@ -371,7 +372,7 @@ def _define_export(fv):
 def _main_export(fv, args):
     import numpy as np
 
-    from keras_rnnreg import export
+    from keras_rnnreg.app import export
 
     if fv.out:
         export.check_export_target(fv.out)  # before anything is loaded or written
@@ -416,7 +417,7 @@ def _define_sample(fv):
 def _main_sample(fv, args):
     import pathlib
 
-    from keras_rnnreg import sampling, training
+    from keras_rnnreg.app import sampling, training
 
     if fv.out is None:  # beside the model, not wherever the command happens to run
         rd = _run_dir_of(fv)
@@ -570,7 +571,7 @@ def run_command(prog, command, argv):
     """Define, parse and run ``command`` on ``argv`` (its arguments); returns the exit status.
 
     ``--help`` and flag errors are answered before TensorFlow, Keras and the
-    layers are imported (:func:`keras_rnnreg._startup.start_command`), which
+    layers are imported (:func:`keras_rnnreg.app._startup.start_command`), which
     happens only once the flags parsed.
     """
     prefix = f"{prog} {command.name}"
@@ -594,7 +595,7 @@ def run_command(prog, command, argv):
         bad = f"unexpected argument {args[0]!r}"
     if bad:
         return _error(prefix, bad)
-    from keras_rnnreg import _startup
+    from keras_rnnreg.app import _startup
 
     _startup.start_command()
     return _run_guarded(prefix, lambda: command.main(fv, args))

@@ -20,7 +20,7 @@ import pathlib
 
 import keras
 
-from keras_rnnreg import rundir
+from keras_rnnreg.app import rundir
 
 NUM_NOTES = 88
 
