@@ -71,6 +71,27 @@ def test_help_and_usage_errors_import_no_tensorflow_keras_or_jax(args):
         assert [line for line in err.splitlines() if "error:" in line] or "usage:" in err, err
 
 
+PATH_ERRORS = [
+    (["export", "--run_dir", "{missing}"], "run_dir '{missing}' does not exist or is not a directory"),
+    (["evaluate", "--run_dir", "{empty}"], "run_dir '{empty}' holds no config.json"),
+    (["sample", "--run_dir", "{missing}", "--steps", "4", "--out", "{empty}/x.mid"], "does not exist"),
+    (["train", "--data_dir", "{missing}", "--run_dir", "{empty}/run"],
+     "data directory '{missing}' (--data_dir) does not exist or is not a directory"),
+    (["data", "stats", "jsb_chorales", "--data_dir", "{missing}"], "data directory '{missing}' (--data_dir)"),
+]
+
+
+@pytest.mark.parametrize("args, expected", PATH_ERRORS, ids=lambda a: " ".join(a) if isinstance(a, list) else "")
+def test_path_errors_answer_before_tensorflow_starts(tmp_path, args, expected):
+    """A mistyped folder is one error line at once, not after TensorFlow's seconds of start-up."""
+    names = {"missing": str(tmp_path / "missing"), "empty": str(tmp_path)}
+    report, out, err = _run([a.format(**names) for a in args])
+    assert report["code"] == 2 and report["heavy"] == [], (report, err)
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1 and expected.format(**names) in lines[0], err
+    assert not (tmp_path / "run").exists()
+
+
 def test_console_script_help_imports_no_keras():
     report, out, _ = _run(["train", "--help"], entry="script")
     assert report == {"code": 0, "heavy": [], "layers": False}

@@ -49,9 +49,29 @@ def test_trials_fit_without_keras_shuffle_warning(search_dir):
     assert not [m for m in search_dir[3] if "shuffle=True" in m]
 
 
+def test_progress_within_each_trial(search_dir):
+    """A trial is never silent: a line when it starts and one per finished epoch (val_nll, best so far)."""
+    directory, _, err, _ = search_dir
+    result = json.loads((directory / "summary.json").read_text())
+    for record in result["trials"]:
+        n, trial_id = int(record["trial_id"]) + 1, record["trial_id"]
+        started = [line for line in err.splitlines() if line.startswith(f"trial {n}/4 (id {trial_id}) started: ")]
+        assert len(started) == 1 and "units=16" in started[0], err
+        epochs = [re.fullmatch(rf"trial {n}/4 \(id {trial_id}\) epoch (\d+)/2: loss (\S+), val_nll (\S+) "
+                               rf"\(best (\S+)\); \d+ s", line)
+                  for line in err.splitlines() if line.startswith(f"trial {n}/4 (id {trial_id}) epoch ")]
+        if record["status"] == "FAILED":  # the forced-NaN trial stops in its first epoch
+            continue
+        assert [int(m[1]) for m in epochs] == list(range(1, len(epochs) + 1)) and 1 <= len(epochs) <= 2, err
+        vals = [float(m[3]) for m in epochs]
+        assert float(epochs[-1][4]) == pytest.approx(min(vals), abs=6e-5)
+        assert min(vals) == pytest.approx(record["val_nll"], abs=6e-5)
+        assert record["best_epoch"] == 1 + vals.index(min(vals))  # numbered from 1, as train
+
+
 def test_one_progress_line_per_finished_trial(search_dir):
     directory, _, err, _ = search_dir
-    lines = [line for line in err.splitlines() if line.startswith("trial ")]
+    lines = [line for line in err.splitlines() if re.match(r"trial \d+/4 \(id \d+\)(:| failed)", line)]
     assert len(lines) == 4, err
     result = json.loads((directory / "summary.json").read_text())
     by_id = {r["trial_id"]: r for r in result["trials"]}
@@ -117,7 +137,7 @@ def test_summary_agrees_with_the_oracle_records(search_dir):
             assert record["hyperparameters"] == trial.hyperparameters.values
             if trial.status == "COMPLETED":
                 assert math.isclose(record["val_nll"], trial.score, rel_tol=1e-9)
-                assert record["best_epoch"] == trial.best_step
+                assert record["best_epoch"] == trial.best_step + 1
                 assert record["val_nll"] == min(trial.metrics.get_history("val_nll")[i].value[0]
                                                 for i in range(len(trial.metrics.get_history("val_nll"))))
     assert summary.directory_records(project_dir) == result["trials"]

@@ -19,8 +19,9 @@ TINY = ["--units", "8", "--epochs", "1", "--max_train_sequences", "4", "--max_va
 
 
 def _env():
-    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
     env.pop("PYTHONPATH", None)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the command line's own default, as a user runs it
     return env
 
 
@@ -80,3 +81,30 @@ def test_package_root_shows_only_the_public_api():
         assert internal not in names
     for public in ("NoisySimpleRNN", "NoisySimpleRNNCell", "WeightNoise", "models", "__version__"):
         assert public in names
+
+
+def test_a_run_that_never_trained_does_not_block_the_next(tmp_path):
+    """``train`` that fails on its data leaves a run directory; rerun with other flags, it trains."""
+    bad = tmp_path / "bad_data"
+    bad.mkdir()
+    (bad / "JSB_Chorales.mat").write_bytes(b"not a MATLAB file")
+    run_dir = tmp_path / "run"
+    failed = _run(["-m", "keras_rnnreg", "train", "--model", "rnn", "--data_dir", str(bad), "--run_dir", str(run_dir),
+                   *TINY], cwd=tmp_path, check=False)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    errors = [line for line in failed.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and "JSB_Chorales.mat" in errors[0], failed.stderr
+    assert (run_dir / "config.json").is_file()  # what a failed start leaves
+
+    # Another --units and the packaged / configured data: the never-trained run is replaced.
+    tiny = [a if a != "8" else "6" for a in TINY]
+    proc = _run(["-m", "keras_rnnreg", "train", "--model", "rnn", "--run_dir", str(run_dir), "--noexport", *tiny],
+                cwd=tmp_path)
+    assert "never finished an epoch" in proc.stderr and "test NLL:" in proc.stdout
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["hyperparameters"]["units"] == 6
+
+    # A run that did train is still protected from a different one.
+    refused = _run(["-m", "keras_rnnreg", "train", "--model", "rnn", "--run_dir", str(run_dir), "--noexport", *TINY],
+                   cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "holds a different run" in refused.stderr

@@ -34,7 +34,8 @@ def trial_record(trial):
         "trial_id": trial.trial_id,
         "status": str(trial.status),
         "val_nll": _clean(trial.score) if trial.score is not None else None,
-        "best_epoch": _clean(trial.best_step) if trial.score is not None else None,
+        # Numbered from 1, as train numbers epochs (KerasTuner's best_step counts from 0).
+        "best_epoch": int(trial.best_step) + 1 if trial.score is not None else None,
         "hyperparameters": {k: _clean(v) for k, v in trial.hyperparameters.values.items()},
         "message": _last_line(trial.message),
     }

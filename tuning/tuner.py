@@ -28,6 +28,7 @@ Distributed mode is KerasTuner's: processes with ``KERASTUNER_TUNER_ID``
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -187,9 +188,7 @@ def progress_line(trial, max_trials=None, best=None, seconds=None):
     trial's number (its id + 1, ids being KerasTuner's 0-based counter), ``N`` the
     search's ``max_trials`` (left out when there is none, as with Hyperband).
     """
-    trial_id = str(trial.trial_id)
-    number = int(trial_id) + 1 if trial_id.isdigit() else trial_id
-    prefix = f"trial {number}/{max_trials} (id {trial_id})" if max_trials else f"trial {number} (id {trial_id})"
+    prefix = trial_prefix(trial.trial_id, max_trials)
     if trial.status != trial_module.TrialStatus.COMPLETED:
         lines = [line for line in str(trial.message or "").strip().splitlines() if line.strip()]
         status = "failed" if trial.status == trial_module.TrialStatus.FAILED else str(trial.status).lower()
@@ -204,6 +203,35 @@ def progress_line(trial, max_trials=None, best=None, seconds=None):
     if seconds is not None:
         text += f"; {seconds:.0f} s"
     return text
+
+
+class TrialProgress(keras.callbacks.Callback):
+    """One line on stderr per finished epoch of a trial, so a long trial is never silent.
+
+    ``trial 3/20 (id 02) epoch 5/200: loss 8.9012, val_nll 8.7034 (best 8.7034); 41 s``.
+    """
+
+    def __init__(self, prefix, epochs):
+        super().__init__()
+        self.prefix, self.epochs = prefix, epochs
+        self.started, self.best = time.monotonic(), None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        parts = [f"{k} {float(logs[k]):.4f}" for k in ("loss", "val_nll") if k in logs]
+        if "val_nll" in logs and math.isfinite(float(logs["val_nll"])):
+            self.best = min(float(logs["val_nll"]), self.best if self.best is not None else math.inf)
+            parts[-1] += f" (best {self.best:.4f})"
+        total = f"/{self.epochs}" if self.epochs else ""
+        print(f"{self.prefix} epoch {epoch + 1}{total}: {', '.join(parts)}; {time.monotonic() - self.started:.0f} s",
+              file=sys.stderr, flush=True)
+
+
+def trial_prefix(trial_id, max_trials=None):
+    """``trial n/N (id ..)``: ``n`` is the id + 1 (KerasTuner counts from 0)."""
+    trial_id = str(trial_id)
+    number = int(trial_id) + 1 if trial_id.isdigit() else trial_id
+    return f"trial {number}/{max_trials} (id {trial_id})" if max_trials else f"trial {number} (id {trial_id})"
 
 
 class TrialMixin:
@@ -232,6 +260,13 @@ class TrialMixin:
         keras.utils.set_random_seed(self.base_seed * 100_003 + number)
         if trial.trial_id in self.force_nan_trials:
             trial.hyperparameters.values["learning_rate"] = FORCED_LEARNING_RATE
+        if getattr(self, "progress", 1):
+            prefix = trial_prefix(trial.trial_id, getattr(self.oracle, "max_trials", None))
+            values = ", ".join(f"{k}={_format_value(v)}" for k, v in trial.hyperparameters.values.items()
+                               if not k.startswith("tuner/"))
+            print(f"{prefix} started: {values}", file=sys.stderr, flush=True)
+            epochs = trial.hyperparameters.values.get("tuner/epochs") or kwargs.get("epochs")
+            kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), TrialProgress(prefix, epochs)]
         return super().run_trial(trial, *args, **kwargs)
 
     def save(self):

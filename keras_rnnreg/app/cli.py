@@ -67,6 +67,9 @@ class Command:
         help: ``help(fv, name) -> str``, the ``--help`` text, if not the
             default (usage, summary and flags).
         positional: whether it takes positional arguments (else one is an error).
+        check: ``check(fv)``: cheap checks of the paths the flags name, run
+            before TensorFlow starts (seconds), so a mistyped folder is
+            answered at once; raises :class:`CommandError`.
     """
 
     name: str
@@ -76,6 +79,40 @@ class Command:
     usage: str = ""
     help: Callable | None = None
     positional: bool = False
+    check: Callable | None = None
+
+
+def _check_data_dir(fv):
+    """An explicit data folder (``--data_dir`` or ``$KERAS_RNNREG_DATA_DIR``) must exist."""
+    given = getattr(fv, "data_dir", None)
+    where = "--data_dir"
+    if given is None and os.environ.get("KERAS_RNNREG_DATA_DIR"):
+        given, where = os.environ["KERAS_RNNREG_DATA_DIR"], "$KERAS_RNNREG_DATA_DIR"
+    if given is not None and not os.path.isdir(os.path.expanduser(given)):
+        raise CommandError(f"data directory {given!r} ({where}) does not exist or is not a directory")
+
+
+def _check_trained_run_dir(fv):
+    """``--run_dir`` of evaluate, export and sample: a folder holding a trained run."""
+    path = fv.run_dir
+    if not os.path.isdir(path):
+        raise CommandError(f"run_dir {path!r} does not exist or is not a directory")
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise CommandError(f"run_dir {path!r} holds no config.json (not a training run)")
+    if not os.path.isfile(os.path.join(path, "model.keras")):
+        raise CommandError(f"run_dir {path!r} holds no trained model.keras (see its metrics.json)")
+
+
+def _check_train(fv):
+    if fv.run_dir is not None and os.path.exists(fv.run_dir) and not os.path.isdir(fv.run_dir):
+        raise CommandError(f"run_dir {fv.run_dir!r} exists and is not a directory")
+    _check_data_dir(fv)
+
+
+def _check_run_and_data(fv):
+    _check_trained_run_dir(fv)
+    if getattr(fv, "data_dir", None) is not None:
+        _check_data_dir(fv)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -502,15 +539,18 @@ COMMANDS = {
     c.name: c
     for c in (
         Command("train", "train a zoo model on a benchmark into a run directory (resumable)",
-                _define_train, _main_train, "train --model rnn --dataset jsb_chorales [flags]"),
+                _define_train, _main_train, "train --model rnn --dataset jsb_chorales [flags]", check=_check_train),
         Command("evaluate", "NLL (nats per time step) of a trained run on a split",
-                _define_evaluate, _main_evaluate, "evaluate --run_dir DIR [--split test]"),
+                _define_evaluate, _main_evaluate, "evaluate --run_dir DIR [--split test]",
+                check=_check_run_and_data),
         Command("export", "write and check the SavedModel export of a trained run",
-                _define_export, _main_export, "export --run_dir DIR [--out DIR]"),
+                _define_export, _main_export, "export --run_dir DIR [--out DIR]", check=_check_trained_run_dir),
         Command("sample", "draw a piano roll from a trained run; write MIDI and a PNG",
-                _define_sample, _main_sample, "sample --run_dir DIR --steps N --out song.mid"),
+                _define_sample, _main_sample, "sample --run_dir DIR --steps N --out song.mid",
+                check=_check_run_and_data),
         Command("data", "data utilities: statistics of a benchmark",
-                _define_data, _main_data, "data stats DATASET [--data_dir DIR]", positional=True),
+                _define_data, _main_data, "data stats DATASET [--data_dir DIR]", positional=True,
+                check=_check_data_dir),
         Command("tune", f"hyperparameter search, sweeps and search summaries (see: {PROG} tune --help)",
                 None, run_tune, "tune [search|sweep|summarize] [flags]"),
     )
@@ -595,6 +635,11 @@ def run_command(prog, command, argv):
         bad = f"unexpected argument {args[0]!r}"
     if bad:
         return _error(prefix, bad)
+    if command.check is not None:
+        try:
+            command.check(fv)
+        except CommandError as e:
+            return _error(prefix, str(e))
     from keras_rnnreg.app import _startup
 
     _startup.start_command()

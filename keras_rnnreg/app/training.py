@@ -182,34 +182,13 @@ def _versions():
             "backend": keras.backend.backend()}
 
 
-def train(
-    model=DEFAULTS["model"],
-    dataset=DEFAULTS["dataset"],
-    run_dir=None,
-    *,
-    hyperparameters=None,
-    epochs=DEFAULTS["epochs"],
-    batch_size=DEFAULTS["batch_size"],
-    optimizer=DEFAULTS["optimizer"],
-    learning_rate=DEFAULTS["learning_rate"],
-    momentum=DEFAULTS["momentum"],
-    decay=DEFAULTS["decay"],
-    clipnorm=DEFAULTS["clipnorm"],
-    patience=DEFAULTS["patience"],
-    seed=DEFAULTS["seed"],
-    window=DEFAULTS["window"],
-    data_dir=None,
-    source="mat",
-    max_train_sequences=None,
-    max_valid_sequences=None,
-    max_test_sequences=None,
-    verbose=1,
-    jit_compile="auto",
-    export_saved_model=True,
-    tensorboard=True,
-    overwrite=False,
-    log=print,
-):
+def train(model=DEFAULTS["model"], dataset=DEFAULTS["dataset"], run_dir=None, *, hyperparameters=None,
+          epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size"], optimizer=DEFAULTS["optimizer"],
+          learning_rate=DEFAULTS["learning_rate"], momentum=DEFAULTS["momentum"], decay=DEFAULTS["decay"],
+          clipnorm=DEFAULTS["clipnorm"], patience=DEFAULTS["patience"], seed=DEFAULTS["seed"],
+          window=DEFAULTS["window"], data_dir=None, source="mat", max_train_sequences=None,
+          max_valid_sequences=None, max_test_sequences=None, verbose=1, jit_compile="auto",
+          export_saved_model=True, tensorboard=True, overwrite=False, log=print):
     """Train zoo model ``model`` on benchmark ``dataset`` into ``run_dir``.
 
     Calling it again with the same settings and ``run_dir`` after an
@@ -256,11 +235,35 @@ def train(
             :class:`keras_rnnreg.app.rundir.RunDirError` for an unusable run
             directory; ``DataError`` (a ``ValueError``) for missing data.
     """
+    say = (lambda msg: log(msg)) if (log is not None and verbose) else (lambda msg: None)
+    config = _check_settings(model, dataset, hyperparameters, epochs, batch_size, optimizer, learning_rate,
+                             momentum, decay, clipnorm, patience, seed, window, data_dir, source,
+                             max_train_sequences, max_valid_sequences, max_test_sequences, verbose)
+    rd = _open_run_dir(run_dir if run_dir is not None else default_run_dir(model, dataset, seed))
+    with locking.hold(rd.lock, f"run_dir {str(rd.path)!r}"):
+        say(f"{model} on {dataset}: run_dir {os.path.abspath(rd.path)}")
+        finished, state = _resume_or_start(rd, config, overwrite, say)
+        if finished is not None:
+            return finished
+        rd.prepare()
+        rundir.atomic_write_json(rd.config, config)
+        keras.utils.set_random_seed(config["seed"])
+        splits = load_splits(dataset, data_dir, source, config["max_train_sequences"],
+                             config["max_valid_sequences"], config["max_test_sequences"])
+        net = _build_model(config, jit_compile)
+        run = _Run(rd, config, net, state or {}, say)
+        run.fit(splits, verbose, tensorboard)
+        if run.divergence() is not None:
+            return run.write_diverged()
+        return run.write_completed(splits, export_saved_model)
+
+
+def _check_settings(model, dataset, hyperparameters, epochs, batch_size, optimizer, learning_rate, momentum,
+                    decay, clipnorm, patience, seed, window, data_dir, source, max_train_sequences,
+                    max_valid_sequences, max_test_sequences, verbose):
+    """Validate every setting before touching the disk or the data; the run's config (JSON-normalized)."""
     from keras_rnnreg import data_pipelines
 
-    say = (lambda msg: log(msg)) if (log is not None and verbose) else (lambda msg: None)
-
-    # ---- validate everything cheap before touching the disk or the data ----
     models.spec(model)
     if dataset not in data_pipelines.DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid names: {', '.join(data_pipelines.DATASETS)}")
@@ -279,10 +282,7 @@ def train(
     models.get(model, **hp)  # validates the values (ValueError naming the bad one)
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-
-    rd = rundir.RunDir(run_dir if run_dir is not None else default_run_dir(model, dataset, seed))
-    rd.check_usable()
-    config = _normalize({
+    return _normalize({
         "model": model,
         "dataset": dataset,
         "hyperparameters": hp,
@@ -303,69 +303,94 @@ def train(
         "data_dir": None if data_dir is None else os.fspath(data_dir),
     })
 
-    # ---- one process per run directory (a second one fails at once, naming the holder) ----
+
+def _open_run_dir(path):
+    """The run directory, created if absent (one that cannot be used raises ``RunDirError``)."""
+    rd = rundir.RunDir(path)
+    rd.check_usable()
     try:
         rd.path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise rundir.RunDirError(f"cannot create run_dir {str(rd.path)!r}: {e.strerror or e}") from None
-    with locking.hold(rd.lock, f"run_dir {str(rd.path)!r}"):
-        say(f"{model} on {dataset}: run_dir {os.path.abspath(rd.path)}")
-        # ---- decide: fresh start, resume, or nothing to do ----
-        state = None
-        if rd.path.is_dir():
-            rd.clean_temporaries()
-            old_config = rd.read_config()
-            old_metrics = rd.read_metrics() or {}
-            state = cb.AtomicBackupAndRestore.read_state(rd.backup)
-            if overwrite:
-                rd.clear()
-                state = None
-            elif old_config is not None:
-                diff = _difference(old_config, config)
-                if diff is not None:
-                    raise rundir.RunDirError(
-                        f"run_dir {str(rd.path)!r} holds a different run ({diff}); "
-                        "use another run_dir or overwrite=True (--overwrite)"
-                    )
-                if state is None and old_metrics.get("status") == STATUS_COMPLETED and rd.model.is_file():
-                    _refuse_changed_budget(rd, old_config, old_metrics, epochs, patience)
-                    say(f"run_dir {str(rd.path)} already holds this completed run; "
-                        "nothing to train (use --overwrite to train again)")
-                    if not (rd.path / plots.LEARNING_CURVES).exists():  # runs finished before it existed
-                        plots.write_learning_curves(rd.path, old_metrics.get("best_epoch"))
-                    return old_metrics
-                if state is None:
-                    rd.clear()  # an unfinished run without a checkpoint: start over
-            elif any((rd.path / name).exists() for name in rundir.RUN_FILES):
-                raise rundir.RunDirError(
-                    f"run_dir {str(rd.path)!r} holds files of an unknown run; "
-                    "use another run_dir or overwrite=True (--overwrite)"
-                )
-        rd.prepare()
-        rundir.atomic_write_json(rd.config, config)
+    return rd
 
-        # ---- data, model ----
-        keras.utils.set_random_seed(seed)
-        splits = load_splits(dataset, data_dir, source, max_train_sequences, max_valid_sequences, max_test_sequences)
-        train_ds, valid_ds = fitting.window_datasets(splits, window, batch_size, seed)
-        net = models.get(model, **hp)
-        net_optimizer = optim.make_optimizer(optimizer, learning_rate, float(momentum), clipnorm, float(decay))
-        optim.compile_model(net, net_optimizer, jit_compile=jit_compile)
 
-        state = state or {}
-        resumed_from = int(state.get("epoch", 0))
-        previous_wall = float(state.get("wall_time_s", 0.0))
-        started = time.monotonic()
-        finished_before = bool(state.get("finished", False))
+def _never_trained(state, metrics):
+    """A run that stopped before finishing its first epoch (bad data, a kill while building)."""
+    return state is None and not metrics.get("epochs_completed") and metrics.get("status") not in (
+        STATUS_COMPLETED, STATUS_DIVERGED)
 
-        def elapsed():
-            return previous_wall + (time.monotonic() - started)
 
-        base_metrics = {
-            "model": model,
-            "dataset": dataset,
-            "hyperparameters": hp,
-            "seed": seed,
+def _resume_or_start(rd, config, overwrite, say):
+    """Decide what the run directory's contents mean for this run.
+
+    Returns ``(metrics, None)`` when it already holds this run, finished (nothing to
+    train), else ``(None, state)``: the checkpoint state to resume from, or ``None``
+    to start fresh. A different run that finished at least one epoch is refused;
+    one that never trained is replaced.
+    """
+    rd.clean_temporaries()
+    old_config = rd.read_config()
+    old_metrics = rd.read_metrics() or {}
+    state = cb.AtomicBackupAndRestore.read_state(rd.backup)
+    if overwrite:
+        rd.clear()
+        return None, None
+    if old_config is None:
+        if any((rd.path / name).exists() for name in rundir.RUN_FILES):
+            raise rundir.RunDirError(
+                f"run_dir {str(rd.path)!r} holds files of an unknown run; "
+                "use another run_dir or overwrite=True (--overwrite)"
+            )
+        return None, state
+    diff = _difference(old_config, config)
+    if diff is not None:
+        if _never_trained(state, old_metrics):
+            say(f"run_dir {str(rd.path)} holds a run that never finished an epoch ({diff}); replacing it")
+            rd.clear()
+            return None, None
+        raise rundir.RunDirError(
+            f"run_dir {str(rd.path)!r} holds a different run ({diff}); "
+            "use another run_dir or overwrite=True (--overwrite)"
+        )
+    if state is None and old_metrics.get("status") == STATUS_COMPLETED and rd.model.is_file():
+        _refuse_changed_budget(rd, old_config, old_metrics, config["epochs"], config["patience"])
+        say(f"run_dir {str(rd.path)} already holds this completed run; "
+            "nothing to train (use --overwrite to train again)")
+        if not (rd.path / plots.LEARNING_CURVES).exists():  # runs finished before it existed
+            plots.write_learning_curves(rd.path, old_metrics.get("best_epoch"))
+        return old_metrics, None
+    if state is None:
+        rd.clear()  # an unfinished run without a checkpoint: start over
+    return None, state
+
+
+def _build_model(config, jit_compile):
+    """The zoo model of ``config``, compiled with its optimizer."""
+    net = models.get(config["model"], **config["hyperparameters"])
+    net_optimizer = optim.make_optimizer(config["optimizer"], config["learning_rate"], config["momentum"],
+                                         config["clipnorm"], config["decay"])
+    optim.compile_model(net, net_optimizer, jit_compile=jit_compile)
+    return net
+
+
+class _Run:
+    """One training run in its run directory: the callbacks, the fit and the final metrics."""
+
+    def __init__(self, rd, config, net, state, say):
+        self.rd, self.config, self.net, self.state, self.say = rd, config, net, state, say
+        self.resumed_from = int(state.get("epoch", 0))
+        self.previous_wall = float(state.get("wall_time_s", 0.0))
+        self.started = time.monotonic()
+        self.resumes = list(state.get("resumed_from_epochs", []))
+        if self.resumed_from > 0:
+            self.resumes.append(self.resumed_from)
+            say(f"resuming {str(rd.path)} after epoch {self.resumed_from}")
+        self.base_metrics = {
+            "model": config["model"],
+            "dataset": config["dataset"],
+            "hyperparameters": config["hyperparameters"],
+            "seed": config["seed"],
             "training": {k: config[k] for k in (
                 "optimizer", "learning_rate", "momentum", "decay", "clipnorm", "batch_size", "window",
                 "epochs", "patience", "max_train_sequences", "max_valid_sequences", "max_test_sequences")},
@@ -373,104 +398,127 @@ def train(
             "nll_unit": "nats per time step",
             "versions": _versions(),
         }
-        resumes = list(state.get("resumed_from_epochs", []))
-        if resumed_from > 0:
-            resumes.append(resumed_from)
-            say(f"resuming {str(rd.path)} after epoch {resumed_from}")
+        self.guard = cb.DivergenceGuard(cb.DIVERGENCE_THRESHOLD)
 
-        def running_metrics(rows):
-            done = len(rows)
-            vals = [float(r["val_nll"]) for r in rows if "val_nll" in r and math.isfinite(float(r["val_nll"]))]
-            rundir.atomic_write_json(rd.metrics, {
-                **base_metrics,
-                "status": STATUS_RUNNING,
-                "epochs_completed": done,
-                "best_valid_nll_so_far": min(vals) if vals else None,
-                "wall_time_s": elapsed(),
-                "resumed_from_epochs": resumes,
-            })
+    def elapsed(self):
+        return self.previous_wall + (time.monotonic() - self.started)
 
-        sr_logger = cb.SpectralRadiusLogger(rd.spectral_radius, rows=state.get("spectral_radius"))
-        history = cb.HistoryWriter(rd.history, rows=state.get("history"), on_epoch=running_metrics)
-        guard = cb.DivergenceGuard(cb.DIVERGENCE_THRESHOLD)
-        stopper = fitting.early_stopping(
-            patience, verbose=1 if verbose else 0, cls=cb.ResumableEarlyStopping,
+    def _write_running(self, rows):
+        vals = [float(r["val_nll"]) for r in rows if "val_nll" in r and math.isfinite(float(r["val_nll"]))]
+        rundir.atomic_write_json(self.rd.metrics, {
+            **self.base_metrics,
+            "status": STATUS_RUNNING,
+            "epochs_completed": len(rows),
+            "best_valid_nll_so_far": min(vals) if vals else None,
+            "wall_time_s": self.elapsed(),
+            "resumed_from_epochs": self.resumes,
+        })
+
+    def _callbacks(self, verbose, tensorboard):
+        rd, state, net = self.rd, self.state, self.net
+        self.sr_logger = cb.SpectralRadiusLogger(rd.spectral_radius, rows=state.get("spectral_radius"))
+        self.history = cb.HistoryWriter(rd.history, rows=state.get("history"), on_epoch=self._write_running)
+        self.stopper = fitting.early_stopping(
+            self.config["patience"], verbose=1 if verbose else 0, cls=cb.ResumableEarlyStopping,
             best_weights_path=rd.backup / "best_weights.npz", state=state.get("early_stopping"),
         )
 
         def extra_state():
             return {
-                "history": history.rows,
-                "spectral_radius": sr_logger.rows,
-                "early_stopping": stopper.get_state(),
-                "wall_time_s": elapsed(),
-                "resumed_from_epochs": resumes,
+                "history": self.history.rows,
+                "spectral_radius": self.sr_logger.rows,
+                "early_stopping": self.stopper.get_state(),
+                "wall_time_s": self.elapsed(),
+                "resumed_from_epochs": self.resumes,
                 "finished": bool(net.stop_training),
             }
 
         backup = cb.AtomicBackupAndRestore(rd.backup, extra_state=extra_state,
-                                           skip_if=lambda: guard.divergence is not None)
-        callbacks = [sr_logger, history, stopper]
+                                           skip_if=lambda: self.guard.divergence is not None)
+        callbacks = [self.sr_logger, self.history, self.stopper]
         if tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(log_dir=os.fspath(rd.tensorboard), write_graph=False))
-        callbacks.append(backup)
+        return callbacks + [backup]
 
-        if resumed_from == 0:
-            running_metrics([])
-        if finished_before or resumed_from >= epochs:
+    def fit(self, splits, verbose, tensorboard):
+        """Train from the checkpoint (or the start) to the end or an early stop."""
+        config, net, state = self.config, self.net, self.state
+        train_ds, valid_ds = fitting.window_datasets(splits, config["window"], config["batch_size"], config["seed"])
+        self.valid_ds = valid_ds
+        callbacks = self._callbacks(verbose, tensorboard)
+        if self.resumed_from == 0:
+            self._write_running([])
+        if state.get("finished", False) or self.resumed_from >= config["epochs"]:
             # Killed after the last epoch but before the results were written.
             net.optimizer.build(net.trainable_variables)
-            net.load_weights(os.fspath(cb.AtomicBackupAndRestore.weights_file(rd.backup, state)))
-            stopper.set_model(net)
-            stopper.on_train_begin()
-            if stopper.best_weights is not None:
-                net.set_weights(stopper.best_weights)
-            history.rows = [dict(r) for r in state.get("history", [])]
+            net.load_weights(os.fspath(cb.AtomicBackupAndRestore.weights_file(self.rd.backup, state)))
+            self.stopper.set_model(net)
+            self.stopper.on_train_begin()
+            if self.stopper.best_weights is not None:
+                net.set_weights(self.stopper.best_weights)
+            self.history.rows = [dict(r) for r in state.get("history", [])]
+            return
+        try:
+            # The backup restores the committed weights; the epoch to go on from is fit's argument.
+            fitting.fit(net, train_ds, valid_ds, epochs=config["epochs"], initial_epoch=self.resumed_from,
+                        verbose=verbose, stopper=self.stopper, guard=self.guard, callbacks=callbacks)
+        except KeyboardInterrupt:
+            metrics = {**(self.rd.read_metrics() or {}), "status": STATUS_INTERRUPTED,
+                       "message": "interrupted; run the same command again to resume"}
+            rundir.atomic_write_json(self.rd.metrics, metrics)
+            raise
+
+    def divergence(self):
+        """Why training diverged, or ``None``."""
+        if self.guard.divergence is not None:
+            return self.guard.divergence
+        if not all(np.all(np.isfinite(w)) for w in self.net.get_weights()):
+            return "the weights are not finite"
+        return None
+
+    def _commit(self, metrics, best_epoch=None):
+        rundir.atomic_write_json(self.rd.metrics, metrics)
+        shutil.rmtree(self.rd.backup, ignore_errors=True)
+        if best_epoch is None:
+            plots.write_learning_curves(self.rd.path)
         else:
-            try:
-                # The backup restores the committed weights; the epoch to go on from is fit's argument.
-                fitting.fit(net, train_ds, valid_ds, epochs=epochs, initial_epoch=resumed_from, verbose=verbose,
-                            stopper=stopper, guard=guard, callbacks=callbacks)
-            except KeyboardInterrupt:
-                metrics = {**(rd.read_metrics() or {}), "status": STATUS_INTERRUPTED,
-                           "message": "interrupted; run the same command again to resume"}
-                rundir.atomic_write_json(rd.metrics, metrics)
-                raise
+            plots.write_learning_curves(self.rd.path, best_epoch)
+        return metrics
 
-        epochs_done = len(history.rows)
-        divergence = guard.divergence
-        if divergence is None and not all(np.all(np.isfinite(w)) for w in net.get_weights()):
-            divergence = "the weights are not finite"
-        if divergence is not None:
-            epoch = guard.diverged_epoch or epochs_done
-            message = (
-                f"training diverged in epoch {epoch} ({divergence}) with "
-                f"learning_rate={learning_rate:g}, clipnorm={clipnorm}; try a smaller --learning_rate "
-                f"or a --clipnorm"
-            )
-            metrics = {
-                **base_metrics,
-                "status": STATUS_DIVERGED,
-                "message": message,
-                "epochs_completed": epochs_done,
-                "train_nll": None,
-                "valid_nll": None,
-                "test_nll": None,
-                "wall_time_s": elapsed(),
-                "resumed_from_epochs": resumes,
-            }
-            rundir.atomic_write_json(rd.metrics, metrics)
-            shutil.rmtree(rd.backup, ignore_errors=True)
-            plots.write_learning_curves(rd.path)
-            return metrics
+    def write_diverged(self):
+        epochs_done = len(self.history.rows)
+        epoch = self.guard.diverged_epoch or epochs_done
+        config = self.config
+        message = (
+            f"training diverged in epoch {epoch} ({self.divergence()}) with "
+            f"learning_rate={config['learning_rate']:g}, clipnorm={config['clipnorm']}; try a smaller "
+            "--learning_rate or a --clipnorm"
+        )
+        return self._commit({
+            **self.base_metrics,
+            "status": STATUS_DIVERGED,
+            "message": message,
+            "epochs_completed": epochs_done,
+            "train_nll": None,
+            "valid_nll": None,
+            "test_nll": None,
+            "wall_time_s": self.elapsed(),
+            "resumed_from_epochs": self.resumes,
+        })
 
-        # ---- final numbers with the best weights ----
-        train_eval = data_pipelines.make_window_dataset(splits["train"], window, batch_size, shuffle=False)
+    def write_completed(self, splits, export_saved_model):
+        """The final numbers with the best weights; ``model.keras``, the export and ``metrics.json``."""
+        from keras_rnnreg import data_pipelines
+
+        net, config, rd = self.net, self.config, self.rd
+        epochs_done = len(self.history.rows)
+        train_eval = data_pipelines.make_window_dataset(splits["train"], config["window"], config["batch_size"],
+                                                        shuffle=False)
         train_nll = float(net.evaluate(train_eval, verbose=0, return_dict=True)["nll"])
-        valid_nll = float(net.evaluate(valid_ds, verbose=0, return_dict=True)["nll"])
+        valid_nll = float(net.evaluate(self.valid_ds, verbose=0, return_dict=True)["nll"])
         test_nll = evaluation.evaluate_nll(net, splits["test"])
-        best_epoch = stopper.best_epoch + 1 if stopper.best is not None else epochs_done
-        stopped_early = epochs_done < epochs
+        best_epoch = self.stopper.best_epoch + 1 if self.stopper.best is not None else epochs_done
+        stopped_early = epochs_done < config["epochs"]
 
         rundir.atomic_save_model(net, rd.model)
         export_error = None
@@ -479,13 +527,13 @@ def train(
                 export.export_saved_model(net, rd.saved_model)
             except Exception as e:  # noqa: BLE001  (the trained model.keras is kept either way)
                 export_error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
-                say(f"warning: SavedModel export failed ({export_error}); model.keras is saved")
-        radii = [float(r["spectral_radius"]) for r in sr_logger.rows]
+                self.say(f"warning: SavedModel export failed ({export_error}); model.keras is saved")
+        radii = [float(r["spectral_radius"]) for r in self.sr_logger.rows]
         metrics = {
-            **base_metrics,
+            **self.base_metrics,
             "status": STATUS_COMPLETED,
-            "message": (f"stopped early after epoch {epochs_done} (no val_nll improvement for {patience} epochs)"
-                        if stopped_early else f"trained {epochs_done} epochs"),
+            "message": (f"stopped early after epoch {epochs_done} (no val_nll improvement for "
+                        f"{config['patience']} epochs)" if stopped_early else f"trained {epochs_done} epochs"),
             "epochs_completed": epochs_done,
             "best_epoch": best_epoch,
             "stopped_early": stopped_early,
@@ -494,15 +542,12 @@ def train(
             "test_nll": test_nll,
             "spectral_radius_init": radii[0] if radii else None,
             "spectral_radius_final": spectral_radius_of(net),
-            "wall_time_s": elapsed(),
-            "resumed_from_epochs": resumes,
+            "wall_time_s": self.elapsed(),
+            "resumed_from_epochs": self.resumes,
         }
         if export_error is not None:
             metrics["export_error"] = export_error
-        rundir.atomic_write_json(rd.metrics, metrics)
-        shutil.rmtree(rd.backup, ignore_errors=True)
-        plots.write_learning_curves(rd.path, best_epoch)
-        return metrics
+        return self._commit(metrics, best_epoch)
 
 
 def spectral_radius_of(model, layer_name="hidden"):
