@@ -15,7 +15,15 @@ def run(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", COMMAND_LINE_TF_LOG_LEVEL)
     from keras_rnnreg.app import cli
 
-    sys.exit(cli.main(sys.argv if argv is None else argv))
+    try:
+        status = cli.main(sys.argv if argv is None else argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``keras-rnnreg train --help | head``): no traceback, and none
+        # when Python flushes stdout at exit either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 141  # 128 + SIGPIPE, as a shell reports a command its pipe closed on
+    sys.exit(status)
 
 
 if __name__ == "__main__":

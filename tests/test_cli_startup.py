@@ -185,3 +185,16 @@ def test_a_real_command_starts_tensorflow_quietly(data_dir):
     chatter = [line for line in err.splitlines()
                if line.startswith(("E0000", "W0000", "I0000", "WARNING: All log messages")) or "cuInit" in line]
     assert chatter == [] and not err.strip(), err
+
+
+@pytest.mark.parametrize("args", [["train", "--help"], ["--help"], ["tune", "search", "--help"]])
+def test_closed_pipe_is_no_traceback(args):
+    """``keras-rnnreg train --help | head -0``: a reader that is gone is no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE, whatever the timing
+    try:
+        proc = subprocess.run([sys.executable, "-m", "keras_rnnreg", *args], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.stderr == "" and proc.returncode == 141, proc.stderr
