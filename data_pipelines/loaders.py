@@ -29,7 +29,8 @@ def load_dataset(
         name: one of ``DATASETS`` (``"jsb_chorales"``, ``"nottingham"``,
             ``"piano_midi"``, ``"musedata"``).
         data_dir: folder with the files; default ``$KERAS_RNNREG_DATA_DIR``,
-            else the Keras cache (downloading with a pinned sha256).
+            else the files shipped in the package (the ``.mat`` files), else
+            the Keras cache (downloading with a pinned sha256).
         source: ``"mat"`` (the ``.mat`` files) or ``"notes"`` (note lists:
             ``<Name>.notes.json`` or the original ``.pickle``, whichever is
             present; pickles are read with a restricted unpickler).

@@ -1,30 +1,36 @@
-"""Finding the data files: explicit directory, environment, or Keras cache.
+"""Finding the data files: explicit directory, environment, package, or Keras cache.
 
-Resolution order (see :func:`resolve_data_dir`):
+Resolution order (see :func:`locate_file`):
 
-1. an explicit ``data_dir`` argument;
+1. an explicit ``data_dir`` argument (the CLI's ``--data_dir``);
 2. the ``KERAS_RNNREG_DATA_DIR`` environment variable;
-3. the Keras cache (``$KERAS_HOME`` or ``~/.keras``, sub-folder
+3. the files shipped in the package (:func:`packaged_data_dir`: the four
+   ``.mat`` files, so the default ``source="mat"`` works with no network and
+   no variable set);
+4. the Keras cache (``$KERAS_HOME`` or ``~/.keras``, sub-folder
    :data:`CACHE_SUBDIR`), downloading missing files with
    :func:`keras.utils.get_file` from their public origins.
 
 A file with a pinned sha256 in the registry (the four benchmark ``.mat``
 files, the JSB Chorales JSON) is checked against it wherever it is read from:
 :func:`keras.utils.get_file` checks the cache and every download, and
-:func:`verify_file` checks a copy in a folder given by 1. or 2. A copy that
-does not match is an error, not a warning: results computed on it would not be
-results on the benchmark. Hashing all four ``.mat`` files takes about 3 ms, so
-nothing is cached between loads.
+:func:`verify_file` checks a copy in a folder given by 1. or 2. and the
+packaged copies. A copy that does not match is an error, not a warning:
+results computed on it would not be results on the benchmark. Hashing all
+four ``.mat`` files takes about 3 ms, so nothing is cached between loads.
 
 Files are never downloaded into a directory given by 1. or 2.: a file missing
-there is an error. The download origin can be redirected (mirrors, tests) with
-an ``origin`` argument or the ``KERAS_RNNREG_DATA_ORIGIN`` environment
-variable: the file is then fetched from ``<origin>/<local file name>``.
+there is an error (the packaged files are not consulted then either: an
+explicit folder is the whole answer). The download origin can be redirected
+(mirrors, tests) with an ``origin`` argument or the
+``KERAS_RNNREG_DATA_ORIGIN`` environment variable: the file is then fetched
+from ``<origin>/<local file name>``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 import pathlib
 import urllib.parse
@@ -36,6 +42,8 @@ DATA_DIR_ENV = "KERAS_RNNREG_DATA_DIR"
 ORIGIN_ENV = "KERAS_RNNREG_DATA_ORIGIN"
 #: Folder under the Keras home where downloads are cached.
 CACHE_SUBDIR = os.path.join("datasets", "keras_rnnreg")
+#: Folder of this package holding the packaged data files (with README.md and SHA256SUMS).
+PACKAGED_SUBDIR = "data"
 
 
 def keras_home() -> pathlib.Path:
@@ -61,8 +69,23 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def verify_file(path: pathlib.Path, remote: RemoteFile) -> pathlib.Path:
+_LOCAL_COPY_REMEDY = (
+    f"replace it with the original, point data_dir= or ${DATA_DIR_ENV} at a folder holding it, "
+    "or unset both to use the packaged or a downloaded copy"
+)
+_PACKAGED_COPY_REMEDY = (
+    f"reinstall keras_rnnreg, or point data_dir= or ${DATA_DIR_ENV} at a folder holding the original"
+)
+
+
+def verify_file(path: pathlib.Path, remote: RemoteFile, *, remedy: str | None = None) -> pathlib.Path:
     """Return ``path`` if its sha256 is the one pinned for ``remote`` (or none is pinned).
+
+    Args:
+        path: the local copy.
+        remote: the registry entry carrying the pinned checksum.
+        remedy: what the user can do about a mismatch (default: replace the
+            copy or use another folder).
 
     Raises:
         DataError: naming the file, both checksums and the ways to fix it.
@@ -72,12 +95,39 @@ def verify_file(path: pathlib.Path, remote: RemoteFile) -> pathlib.Path:
         if actual != remote.sha256:
             raise DataError(
                 f"sha256 checksum {actual} does not match the benchmark's {remote.sha256} (a corrupt "
-                "copy, or another file under this name); replace it with the original, point "
-                f"data_dir= or ${DATA_DIR_ENV} at a folder holding it, or unset both to download it",
+                f"copy, or another file under this name); {remedy or _LOCAL_COPY_REMEDY}",
                 file=path,
                 value=actual,
             )
     return path
+
+
+def packaged_data_dir() -> pathlib.Path | None:
+    """The folder of the data files shipped in the package, or ``None`` without one.
+
+    ``None`` when the package is not imported from a plain folder (e.g. from a
+    zip archive): the files are then looked up in the cache and downloaded.
+    """
+    try:
+        folder = importlib.resources.files(__package__) / PACKAGED_SUBDIR
+    except (ModuleNotFoundError, TypeError):  # no package context (a loose module)
+        return None
+    if isinstance(folder, pathlib.Path) and folder.is_dir():
+        return folder
+    return None
+
+
+def packaged_file(remote: RemoteFile) -> pathlib.Path | None:
+    """The packaged copy of ``remote``, checked against its pinned sha256, or ``None``.
+
+    Raises:
+        DataError: the packaged copy does not match its pinned checksum (a
+            damaged installation).
+    """
+    folder = packaged_data_dir()
+    if folder is None or not (folder / remote.filename).is_file():
+        return None
+    return verify_file(folder / remote.filename, remote, remedy=_PACKAGED_COPY_REMEDY)
 
 
 def origin_url(remote: RemoteFile, origin: str | None = None) -> str:
@@ -187,9 +237,10 @@ def resolve_data_dir(
 ) -> pathlib.Path:
     """The folder to read the data from.
 
-    ``data_dir`` if given, else ``$KERAS_RNNREG_DATA_DIR``, else the Keras
-    cache folder. When falling back to the cache and ``name`` is given, the
-    ``source`` file of that dataset is downloaded there if missing.
+    ``data_dir`` if given, else ``$KERAS_RNNREG_DATA_DIR``. Otherwise, when
+    ``name`` is given, the folder :func:`locate_file` finds the ``source`` file
+    of that dataset in (the packaged data, else the Keras cache, downloading
+    the file there if missing); without ``name``, the cache folder.
 
     Raises:
         DataError: an explicit folder that does not exist, or a failed download.
@@ -217,8 +268,9 @@ def locate_file(
     In an explicit folder (argument or environment) the first existing
     candidate file is used (for ``"notes"``: ``<Name>.notes.json``, then the
     original ``.pickle``) and checked against its pinned sha256, if any.
-    Otherwise the cache is used, downloading the first candidate that has a
-    public origin and a pinned checksum.
+    Otherwise the first candidate shipped in the package (the ``.mat`` files)
+    is used, checked the same way; else the cache, downloading the first
+    candidate that has a public origin and a pinned checksum.
 
     Raises:
         ValueError: unknown dataset or source.
@@ -241,6 +293,10 @@ def locate_file(
             file=explicit,
             value=name,
         )
+    for remote in candidates:  # shipped in the package: no cache, no network
+        path = packaged_file(remote)
+        if path is not None:
+            return path
     folder = cache_dir_path(cache_dir)
     for remote in candidates:  # the first one already in the cache
         if (folder / remote.filename).is_file():

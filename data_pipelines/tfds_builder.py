@@ -12,9 +12,9 @@ with splits ``train``, ``validation`` and ``test`` (TFDS naming; the
 
 The ``.mat`` file is taken from the manual directory when it is there
 (``download_config=tfds.download.DownloadConfig(manual_dir=...)``, e.g. the
-folder of ``$KERAS_RNNREG_DATA_DIR``), else downloaded from its public origin
-(overridable with ``$KERAS_RNNREG_DATA_ORIGIN``) and checked against the
-pinned sha256.
+folder of ``$KERAS_RNNREG_DATA_DIR``), else from the copy shipped in the
+package, else downloaded from its public origin (overridable with
+``$KERAS_RNNREG_DATA_ORIGIN``); each is checked against the pinned sha256.
 
 Example::
 
@@ -33,7 +33,7 @@ import tensorflow_datasets as tfds
 from .errors import DataError
 from .mat_io import load_mat
 from .registry import DATASETS, NUM_KEYS, get_info
-from .sources import origin_url, sha256_of, verify_file
+from .sources import origin_url, packaged_file, sha256_of, verify_file
 
 #: TFDS split name for each loader split.
 TFDS_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
@@ -61,8 +61,9 @@ class PolyphonicMusic(tfds.core.GeneratorBasedBuilder):
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Optional. Place the .mat file of the dataset (JSB_Chorales.mat, Nottingham.mat, "
-        "Piano_midi.mat or MuseData.mat) in the manual directory; otherwise it is "
-        "downloaded from its public origin and checked against the pinned sha256."
+        "Piano_midi.mat or MuseData.mat) in the manual directory; otherwise the copy "
+        "shipped in the package is used, else it is downloaded from its public origin; "
+        "each is checked against the pinned sha256."
     )
 
     @classmethod
@@ -97,7 +98,7 @@ class PolyphonicMusic(tfds.core.GeneratorBasedBuilder):
         )
 
     def _mat_path(self, dl_manager) -> pathlib.Path:
-        """The .mat file: a verified copy in the manual directory, else a verified download."""
+        """The .mat file: a verified copy in the manual directory, else the packaged one, else a download."""
         remote = get_info(self.builder_config.dataset).mat
         try:
             manual = pathlib.Path(dl_manager.manual_dir)
@@ -105,6 +106,9 @@ class PolyphonicMusic(tfds.core.GeneratorBasedBuilder):
             manual = None
         if manual is not None and (manual / remote.filename).is_file():
             return verify_file(manual / remote.filename, remote)
+        packaged = packaged_file(remote)
+        if packaged is not None:
+            return packaged
         url = origin_url(remote)
         try:
             path = pathlib.Path(os.fspath(dl_manager.download(url)))
@@ -146,7 +150,8 @@ def load_tfds(name: str, split=None, *, data_dir=None, manual_dir=None, **kwargs
         name: one of ``DATASETS``.
         split: TFDS split spec (``"train"``, ``"validation"``, ``"test"``...).
         data_dir: TFDS data directory.
-        manual_dir: folder holding the ``.mat`` files (no download then).
+        manual_dir: folder holding the ``.mat`` files (used before the packaged
+            copies and the download).
         **kwargs: passed to ``tfds.load``.
     """
     get_info(name)

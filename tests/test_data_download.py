@@ -32,13 +32,13 @@ def server_root(url):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, data_dir):
-    """Serve ./good (copies of the shared files) and ./bad (a corrupted copy)."""
+def server(tmp_path_factory, data_dir, notes_dir):
+    """Serve ./good (copies of the benchmark files) and ./bad (a corrupted copy)."""
     root = tmp_path_factory.mktemp("www")
     (root / "good").mkdir()
     (root / "bad").mkdir()
-    for name in ("JSB_Chorales.mat", "JSB_Chorales.notes.json"):
-        shutil.copy(data_dir / name, root / "good" / name)
+    shutil.copy(data_dir / "JSB_Chorales.mat", root / "good")
+    shutil.copy(notes_dir / "JSB_Chorales.notes.json", root / "good")
     corrupted = bytearray((data_dir / "JSB_Chorales.mat").read_bytes())
     corrupted[5000] ^= 0xFF
     (root / "bad" / "JSB_Chorales.mat").write_bytes(bytes(corrupted))
@@ -56,14 +56,16 @@ def server(tmp_path_factory, data_dir):
 
 @pytest.fixture
 def no_data_dir(monkeypatch, tmp_path):
-    """Unset KERAS_RNNREG_DATA_DIR and point the Keras home at a temp folder."""
+    """Unset KERAS_RNNREG_DATA_DIR, hide the packaged files (as a zip import
+    would) and point the Keras home at a temp folder: every file is downloaded."""
     monkeypatch.delenv("KERAS_RNNREG_DATA_DIR", raising=False)
     monkeypatch.delenv("KERAS_RNNREG_DATA_ORIGIN", raising=False)
+    monkeypatch.setattr(sources, "packaged_data_dir", lambda: None)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     return tmp_path / "keras_home" / "datasets" / "keras_rnnreg"
 
 
-def test_download_verifies_and_caches(server, no_data_dir, monkeypatch, data_dir):
+def test_download_verifies_and_caches(server, no_data_dir, monkeypatch, notes_dir):
     monkeypatch.setenv("KERAS_RNNREG_DATA_ORIGIN", server + "/good")
     _QuietHandler.requests.clear()
     splits = dp.load_dataset("jsb_chorales")
@@ -81,7 +83,7 @@ def test_download_verifies_and_caches(server, no_data_dir, monkeypatch, data_dir
     notes = dp.load_dataset("jsb_chorales", source="notes")
     assert len(notes["test"]) == 77
     assert (no_data_dir / "JSB_Chorales.notes.json").read_bytes() == (
-        data_dir / "JSB_Chorales.notes.json"
+        notes_dir / "JSB_Chorales.notes.json"
     ).read_bytes()
 
 
@@ -126,9 +128,9 @@ def test_http_errors_and_unpinned_files(server, no_data_dir):
         dp.fetch_file(remote, origin=server + "/good")
 
 
-def test_explicit_sha256_override(server, no_data_dir, data_dir, tmp_path):
+def test_explicit_sha256_override(server, no_data_dir, notes_dir, tmp_path):
     """fetch_file accepts a caller-supplied checksum (e.g. for a mirror)."""
-    raw = (data_dir / "JSB_Chorales.notes.json").read_bytes()
+    raw = (notes_dir / "JSB_Chorales.notes.json").read_bytes()
     remote = registry.RemoteFile("JSB_Chorales.notes.json", "unused", None)
     digest = hashlib.sha256(raw).hexdigest()
     path = dp.fetch_file(remote, origin=server + "/good", sha256=digest, cache_dir=tmp_path / "c")

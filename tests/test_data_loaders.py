@@ -53,9 +53,9 @@ def test_piano_rolls_are_binary_float32_88_wide(all_datasets, name):
         assert 0.03 < stacked.mean() < 0.05
 
 
-def test_jsb_mat_and_json_encodings_are_identical(all_datasets, data_dir):
+def test_jsb_mat_and_json_encodings_are_identical(all_datasets, notes_dir):
     from_mat = all_datasets["jsb_chorales"]
-    from_json = dp.load_dataset("jsb_chorales", data_dir, source="notes")
+    from_json = dp.load_dataset("jsb_chorales", notes_dir, source="notes")
     for split in dp.SPLITS:
         assert len(from_mat[split]) == len(from_json[split])
         for a, b in zip(from_mat[split], from_json[split]):
@@ -72,13 +72,17 @@ def test_unknown_dataset_lists_valid_names(data_dir):
         dp.load_dataset("jsb_chorales", data_dir, source="midi")
 
 
-def test_resolve_data_dir_order(tmp_path, monkeypatch, data_dir):
-    monkeypatch.setenv("KERAS_RNNREG_DATA_DIR", str(data_dir))
+def test_resolve_data_dir_order(tmp_path, monkeypatch, notes_dir, data_dir):
+    monkeypatch.setenv("KERAS_RNNREG_DATA_DIR", str(notes_dir))
     assert dp.resolve_data_dir(tmp_path) == tmp_path  # argument first
-    assert dp.resolve_data_dir() == pathlib.Path(data_dir)  # then the environment
+    assert dp.resolve_data_dir() == pathlib.Path(notes_dir)  # then the environment
+    assert dp.resolve_data_dir(name="jsb_chorales") == pathlib.Path(notes_dir)
     monkeypatch.delenv("KERAS_RNNREG_DATA_DIR")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
-    # then the Keras cache
+    monkeypatch.setenv("KERAS_RNNREG_DATA_ORIGIN", "http://127.0.0.1:9/unreachable")
+    # then the packaged files, for a dataset's .mat file
+    assert dp.resolve_data_dir(name="jsb_chorales") == data_dir
+    # without a dataset name: the Keras cache, where downloads go
     assert dp.resolve_data_dir() == tmp_path / "kh" / "datasets" / "keras_rnnreg"
     with pytest.raises(dp.DataError, match="does not exist"):
         dp.resolve_data_dir(tmp_path / "nope")
@@ -86,7 +90,8 @@ def test_resolve_data_dir_order(tmp_path, monkeypatch, data_dir):
 
 def test_cache_is_used_without_download(tmp_path, monkeypatch, data_dir):
     """A verified file already in the cache is used; nothing is fetched."""
-    monkeypatch.delenv("KERAS_RNNREG_DATA_DIR")
+    monkeypatch.delenv("KERAS_RNNREG_DATA_DIR", raising=False)
+    monkeypatch.setattr(sources, "packaged_data_dir", lambda: None)  # as from a zip import
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setenv("KERAS_RNNREG_DATA_ORIGIN", "http://127.0.0.1:9/unreachable")
     cache = tmp_path / "datasets" / "keras_rnnreg"
@@ -121,9 +126,9 @@ def test_local_copy_is_checked_against_the_pinned_sha256(tmp_path, monkeypatch, 
     assert len(message) < dp.errors.MESSAGE_LIMIT  # nothing cut off
 
 
-def test_pinned_note_list_is_checked_too(tmp_path, data_dir):
+def test_pinned_note_list_is_checked_too(tmp_path, notes_dir):
     """JSB Chorales' JSON has a pinned sha256: a different JSON under its name is refused."""
-    shutil.copy(data_dir / "JSB_Chorales.notes.json", tmp_path)
+    shutil.copy(notes_dir / "JSB_Chorales.notes.json", tmp_path)
     assert len(dp.load_dataset("jsb_chorales", tmp_path, source="notes")["test"]) == 77
     (tmp_path / "JSB_Chorales.notes.json").write_text('{"train": [[[60]]], "valid": [[[60]]], "test": [[[60], [61]]]}')
     with pytest.raises(dp.DataError, match="sha256 checksum .* does not match"):

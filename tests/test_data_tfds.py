@@ -11,7 +11,7 @@ import pytest
 tfds = pytest.importorskip("tensorflow_datasets")
 
 from keras_rnnreg import data_pipelines as dp  # noqa: E402
-from keras_rnnreg.data_pipelines import tfds_builder  # noqa: E402  (registers the builder)
+from keras_rnnreg.data_pipelines import sources, tfds_builder  # noqa: E402  (registers the builder)
 
 
 def test_builder_is_registered_with_four_configs():
@@ -69,9 +69,17 @@ def origin(tmp_path, data_dir):
 
 
 def test_build_by_download_checks_sha256(tmp_path, origin, monkeypatch):
+    monkeypatch.setattr(sources, "packaged_data_dir", lambda: None)  # force the download
     monkeypatch.setenv("KERAS_RNNREG_DATA_ORIGIN", origin + "/bad")
     with pytest.raises(dp.DataError, match="checksum"):
         tfds_builder.load_tfds("piano_midi", data_dir=tmp_path / "bad_build")
     monkeypatch.setenv("KERAS_RNNREG_DATA_ORIGIN", origin + "/good")
     test = tfds_builder.load_tfds("piano_midi", split="test", data_dir=tmp_path / "build")
     assert sum(int(ex["num_steps"]) for ex in tfds.as_numpy(test)) == 19036
+
+
+def test_build_from_the_packaged_file_without_network(tmp_path, monkeypatch):
+    """No manual directory and no reachable origin: the copy shipped in the package is used."""
+    monkeypatch.setenv("KERAS_RNNREG_DATA_ORIGIN", "http://127.0.0.1:9/unreachable")
+    test = tfds_builder.load_tfds("jsb_chorales", split="test", data_dir=tmp_path / "build")
+    assert sum(int(ex["num_steps"]) for ex in tfds.as_numpy(test)) == 4725

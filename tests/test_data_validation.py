@@ -140,9 +140,9 @@ def test_truncated_mat(tmp_path, data_dir):
         assert info.value.file == str(path)
 
 
-def test_non_mat_files(tmp_path, data_dir):
+def test_non_mat_files(tmp_path, data_dir, notes_dir):
     cases = {
-        "json.mat": (data_dir / "JSB_Chorales.notes.json").read_bytes()[:4000],
+        "json.mat": (notes_dir / "JSB_Chorales.notes.json").read_bytes()[:4000],
         "text.mat": b"hello world\n" * 50,
         "zeros.mat": bytes(4096),
         "random.mat": np.random.default_rng(0).integers(0, 256, 5000).astype(np.uint8).tobytes(),
