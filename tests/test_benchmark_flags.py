@@ -115,9 +115,10 @@ RECORDED = {
 
 
 def recorded_commands():
-    """Every ``python -m benchmarks.X ...`` command in results/table1.json ("command"), results/*.md and README.md."""
+    """Every ``python -m benchmarks.X ...`` command in results/table1.json ("command"), results/*.md, README.md, docs/."""
     found = {r["command"] for r in json.loads((REPO / "results" / "table1.json").read_text()) if "command" in r}
-    texts = [p.read_text() for p in sorted((REPO / "results").glob("*.md"))] + [(REPO / "README.md").read_text()]
+    texts = [p.read_text() for p in [*sorted((REPO / "results").glob("*.md")), REPO / "README.md",
+                                     *sorted((REPO / "docs").glob("*.md"))]]
     for text in texts:
         found.update(m.strip() for m in re.findall(r"python -m benchmarks\.\w+[^`\"\n]*", text))
     # Placeholders ("...") and templates ("{args.models}") are not commands.

@@ -181,13 +181,14 @@ def test_tune_help_shows_every_form(argv, capsys):
 
 
 def test_readme_tune_commands_parse():
-    """Every ``python -m keras_rnnreg tune ...`` line of README parses (flags known, subcommand valid)."""
+    """Every ``python -m keras_rnnreg tune ...`` line of README and docs/ parses (flags known, subcommand valid)."""
     import pathlib
     import shlex
 
     from keras_rnnreg.tuning import cli as tuning_cli
 
-    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    readme = "\n".join(p.read_text() for p in [repo / "README.md", *sorted((repo / "docs").glob("*.md"))])
     commands = [line.split("python -m keras_rnnreg tune", 1)[1] for line in readme.splitlines()
                 if "python -m keras_rnnreg tune" in line and "`" not in line]
     assert len(commands) >= 4
