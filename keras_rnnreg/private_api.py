@@ -18,17 +18,23 @@ Keras:
   ``keras_rnnreg/rnn/cells.py``. ``keras.layers.RNN`` calls
   ``get_dropout_mask`` before its loop and ``reset_dropout_mask`` after it
   only on instances of this class (an ``isinstance`` check), and it is not
-  exported. ``NoisySimpleRNNCell`` inherits it to draw its per-sequence noise
-  once per pass, outside the loop (where the JAX backend needs random draws
-  to be). If it moves, importing this module fails; if ``keras.layers.RNN``
-  stops calling it, per-sequence noise inside a plain ``keras.layers.RNN``
-  is drawn at every step (or fails under JAX's scan).
+  exported. ``NoisySimpleRNNCell`` inherits it for Keras's own ``dropout`` /
+  ``recurrent_dropout`` masks (the same masks as ``SimpleRNNCell`` for the
+  same seed), and to draw, once per pass and outside the loop (where the JAX
+  backend needs random draws to be), its per-sequence noise and the seeds of
+  its per-step noise. If it moves, importing this module fails; if
+  ``keras.layers.RNN`` stops calling it, dropout masks and per-sequence noise
+  inside a plain ``keras.layers.RNN`` are drawn in the loop (per step, or the
+  same at every pass under JAX's scan).
 * :func:`keras_rnn_loop` (``keras.src.backend.rnn``), used by
   ``keras_rnnreg/rnn/noisy_simple_rnn.py``. The backend loop
   ``keras.layers.RNN.inner_loop`` runs (masking, ``go_backwards``,
   ``unroll``, ``zero_output_for_mask``); no public op does all of that
-  (``keras.ops.scan`` has no mask). The layers' cell-loop fallback (the
-  PyTorch backend, ``fast_path=False``) breaks if its signature changes.
+  (``keras.ops.scan`` has no mask). The layers' cell loop (``unroll=True``,
+  a non-tanh activation, ``recurrent_dropout``, ``fast_path=False``, the
+  PyTorch backend) breaks if its signature changes. Its unrolled form takes
+  a tensor or a flat tuple of them as ``inputs`` (it indexes each top-level
+  entry by step), which is what the layers pass.
 
 KerasTuner:
 

@@ -24,6 +24,7 @@ def _tf_seed(seed):
     int ``s`` the pair ``(s, 0)``. TensorFlow's generator state is int64, the
     stateless ops under XLA want int32: reduced modulo ``2^31 - 2``, as Keras's
     TensorFlow backend does, so the draws equal those of the same seed before.
+    An integer tensor is taken as the pair itself.
     The library's layers always pass a generator of their own; ``None`` (Keras's
     global generator, which has no public accessor) is refused.
     """
@@ -33,8 +34,10 @@ def _tf_seed(seed):
         pair = seed.next()
     elif isinstance(seed, int) and not isinstance(seed, bool):
         pair = tf.constant([seed, 0], tf.int64)
+    elif tf.is_tensor(seed) and seed.dtype.is_integer:
+        pair = seed  # a seed pair (the cells' per-step seeds, keras_rnnreg/rnn/cells.py)
     else:
-        raise ValueError(f"seed must be an int or a keras.random.SeedGenerator, got {seed!r}")
+        raise ValueError(f"seed must be an int, a seed-pair tensor or a keras.random.SeedGenerator, got {seed!r}")
     pair = tf.convert_to_tensor(pair)
     if pair.dtype == tf.int32:
         return pair

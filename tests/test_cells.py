@@ -90,16 +90,10 @@ def test_noisy_cell_in_keras_rnn_applies_noise_only_in_training(scope):
     ))
     clean = _np(_simple_rnn(return_sequences=True)(x))
     np.testing.assert_allclose(_np(layer(x, training=False)), clean, atol=1e-5)
-    if BACKEND == "jax" and scope == "step":
-        # Keras's JAX loop would give every step the same draw: a clear error instead.
-        with pytest.raises(NotImplementedError, match="NoisySimpleRNN"):
-            layer(x, training=True)
-        return
     noisy, again = _np(layer(x, training=True)), _np(layer(x, training=True))
     assert np.abs(noisy - clean).max() > 1e-2 and np.abs(noisy - again).max() > 1e-3
 
 
-@pytest.mark.skipif(BACKEND == "jax", reason="raises on JAX (test above)")
 def test_per_step_noise_in_keras_rnn_differs_between_steps():
     """Exact per-step noise drawn by the cell inside keras.layers.RNN's loop: the effective
     recurrent matrix (least squares over 64 sequences) changes from step to step."""
@@ -316,18 +310,6 @@ def test_weight_noise_serializes():
     assert again == noise and again.level == 0.25
 
 
-def test_legacy_keras_files_still_load():
-    """.keras files saved before the layers wrapped cells (tests/data/legacy, written by
-    commit bd82635) load with safe_mode=True and predict what they predicted then."""
-    import pathlib
-
-    here = pathlib.Path(__file__).parent / "data" / "legacy"
-    expected = np.load(here / "expected.npz")
-    for name in ("rnn_ff", "rnn_do", "rnn_fd", "rnn_nbr"):
-        model = keras.saving.load_model(here / f"{name}.keras", safe_mode=True)
-        np.testing.assert_allclose(model.predict(expected["x"], verbose=0), expected[name], atol=1e-6)
-
-
 # -- one name per knob; a noise kind needs a level ----------------------------------------
 
 
@@ -355,10 +337,10 @@ def test_noisy_dense_and_weight_noise_levels():
         WeightNoise("dropconnect", 0.0)
     layer = NoisySimpleRNN(4, recurrent_noise="dropconnect", dropconnect_p=0.2)
     assert layer.dropconnect_p == 0.2 and layer.sigma is None
-    # The old names (configs of files saved before the rename) still load.
-    old = NoisySimpleRNN.from_config({"units": 4, "recurrent_noise": "additive", "recurrent_stddev": 0.1,
-                                      "dropconnect_rate": 0.0, "input_stddev": 0.0})
-    assert old.sigma == 0.1 and old.get_config()["sigma"] == 0.1
+    # One name per knob: the names used before the library had one are not arguments.
+    for old_name in ("recurrent_stddev", "dropconnect_rate", "input_stddev"):
+        with pytest.raises((TypeError, ValueError), match=old_name):
+            NoisySimpleRNN(4, recurrent_noise="additive", sigma=0.1, **{old_name: 0.1})
 
 
 # -- fused loop vs cell loop: same draws, same outputs and gradients ----------------------
@@ -400,6 +382,8 @@ NOISE_CONFIGS = {
     "dropconnect_sequence": {"recurrent_noise": "dropconnect", "dropconnect_p": 0.3,
                              "recurrent_noise_scope": "sequence"},
     "input_additive_step_lrt": {"input_noise": "additive", "input_sigma": 0.2},
+    # Keras's input dropout (one mask per sequence) with per-step DropConnect: fused too.
+    "dropout_and_dropconnect_step": {"dropout": 0.3, "recurrent_noise": "dropconnect", "dropconnect_p": 0.3},
     "input_dropconnect_step_and_recurrent_additive_sequence": {
         "input_noise": "dropconnect", "input_dropconnect_p": 0.3,
         "recurrent_noise": "additive", "sigma": 0.2, "recurrent_noise_scope": "sequence",

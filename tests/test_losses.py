@@ -1,15 +1,16 @@
-"""FrameNLL (a MeanMetricWrapper around frame_nll) against NumPy, and old saved models still loading."""
+"""FrameNLL (a MeanMetricWrapper around frame_nll) against NumPy, and through a saved model."""
 
-import pathlib
+import json
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 
-from keras_rnnreg import models  # noqa: F401  registers ZooModel for loading
+from keras_rnnreg import NoisyDense, NoisySimpleRNN
 from keras_rnnreg.losses import FrameNLL, NoteNLL, frame_nll
-
-LEGACY = pathlib.Path(__file__).parent / "data" / "legacy"
+from keras_rnnreg.optim import compile_model
 
 
 def _numpy_frame_nll(y, p):
@@ -70,20 +71,39 @@ def test_frame_nll_metric_serializes():
     assert sorted(v.path.split("/")[-1] for v in again.variables) == ["count", "total"]
 
 
-def test_model_saved_with_the_old_frame_nll_loads_and_evaluates():
-    """rnn_compiled_old_framenll.keras was compiled (optim.compile_model), trained one step and saved with
-    the earlier ``keras.metrics.Metric`` subclass; its .npz holds what it evaluated to then."""
-    saved = np.load(LEGACY / "rnn_compiled_old_framenll.npz")
-    model = keras.saving.load_model(LEGACY / "rnn_compiled_old_framenll.keras", safe_mode=True)
-    np.testing.assert_allclose(model.predict(saved["x"], verbose=0), saved["pred"], atol=1e-6)
-    result = model.evaluate(saved["x"], saved["y"], sample_weight=saved["w"], verbose=0, return_dict=True)
-    assert result["nll"] == pytest.approx(float(saved["nll"]), rel=1e-5)
-    found = []
-
-    def walk(metrics):
-        for m in metrics:
-            found.append(m)
-            walk(getattr(m, "metrics", []) if not isinstance(m, FrameNLL) else [])
-
-    walk(model.metrics)
-    assert [type(m) for m in found if m.name == "nll"] == [FrameNLL]
+def test_saved_compiled_model_evaluates_frame_nll_in_a_fresh_process(tmp_path):
+    """A model compiled with the library's loss and metric (optim.compile_model), trained one
+    step and saved, loads with safe_mode=True in a fresh process importing only keras_rnnreg,
+    predicts what it predicted and evaluates its weighted ``nll`` to the NumPy frame NLL."""
+    rng = np.random.default_rng(3)
+    x = (rng.random((4, 6, 88)) < 0.1).astype("float32")
+    y = (rng.random((4, 6, 88)) < 0.1).astype("float32")
+    w = np.ones((4, 6), "float32")
+    w[1, 4:] = 0.0  # padding
+    inputs = keras.Input((None, 88))
+    hidden = NoisySimpleRNN(8, recurrent_noise="dropconnect", dropconnect_p=0.2, seed=0)(inputs)
+    model = keras.Model(inputs, NoisyDense(88, activation="sigmoid", seed=1)(hidden))
+    compile_model(model, optimizer="sgd", learning_rate=0.01)
+    model.fit(x, y, sample_weight=w, epochs=1, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    np.savez(tmp_path / "data.npz", x=x, y=y, w=w)
+    script = f"""
+import json, keras, numpy as np
+import keras_rnnreg
+from keras_rnnreg.losses import FrameNLL
+d = np.load({str(tmp_path / "data.npz")!r})
+model = keras.saving.load_model({str(path)!r}, safe_mode=True)
+result = model.evaluate(d["x"], d["y"], sample_weight=d["w"], verbose=0, return_dict=True)
+found = [type(m).__name__ for m in model.metrics for m in [m, *getattr(m, "metrics", [])] if m.name == "nll"]
+np.save({str(tmp_path / "pred.npy")!r}, model.predict(d["x"], verbose=0))
+print(json.dumps({{"nll": result["nll"], "found": found}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    pred = np.load(tmp_path / "pred.npy")
+    np.testing.assert_allclose(pred, model.predict(x, verbose=0), atol=1e-6)
+    expected = (_numpy_frame_nll(y, pred) * w).sum() / w.sum()
+    assert out["nll"] == pytest.approx(expected, rel=1e-4)
+    assert "FrameNLL" in out["found"]

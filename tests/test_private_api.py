@@ -194,6 +194,29 @@ def test_keras_rnn_loop_signature_and_behaviour():
         assert np.allclose(g, w), _changed(private, user, f"returned {got}, expected {want}")
 
 
+def test_keras_rnn_loop_unrolled_takes_a_flat_tuple_of_inputs():
+    """NoisySimpleRNN's cell loop passes (sequences, *per-step noise) as one flat tuple, unrolled
+    or not; both loops must slice every entry by step and give the same result."""
+    private, user = "keras.src.backend.rnn", "keras_rnnreg/rnn/noisy_simple_rnn.py (unroll=True)"
+
+    def step(inputs, states):
+        x, scale = inputs
+        total = states[0] + x * scale
+        return total, [total]
+
+    x = np.arange(1, 7, dtype="float32").reshape(1, 3, 2)
+    scale = np.array([[[1.0], [10.0], [100.0]]], "float32")
+    results = []
+    for unroll in (False, True):
+        _, outputs, _ = private_api.keras_rnn_loop(
+            step, (x, scale), [np.zeros((1, 2), "float32")], go_backwards=False, mask=None, unroll=unroll,
+            input_length=3, zero_output_for_mask=False, return_all_outputs=True)
+        results.append(keras.ops.convert_to_numpy(outputs))
+    want = [[[1, 2], [31, 42], [531, 642]]]
+    for unroll, got in zip((False, True), results):
+        assert np.allclose(got, want), _changed(private, user, f"unroll={unroll} returned {got}, expected {want}")
+
+
 # -- KerasTuner -------------------------------------------------------------------
 
 

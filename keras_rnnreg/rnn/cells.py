@@ -1,8 +1,8 @@
 """The RNN cells: one time step each, for ``keras.layers.RNN`` and ``StackedRNNCells``.
 
-:class:`NoisySimpleRNNCell` is ``keras.layers.SimpleRNNCell`` (tanh) with
-:class:`~keras_rnnreg.rnn.weight_noise.WeightNoise` on its recurrent and input
-kernels; :class:`FastDropoutSimpleRNNCell` propagates the mean and variance of
+:class:`NoisySimpleRNNCell` is ``keras.layers.SimpleRNNCell`` (same arguments,
+same weights) with :class:`~keras_rnnreg.rnn.weight_noise.WeightNoise` on its
+recurrent and input kernels; :class:`FastDropoutSimpleRNNCell` propagates the mean and variance of
 a tanh RNN under dropout. The sequence layers
 (:class:`~keras_rnnreg.NoisySimpleRNN`, :class:`~keras_rnnreg.FastDropoutSimpleRNN`)
 wrap them and run a fused loop when they can.
@@ -24,22 +24,95 @@ def _state(states):
     return states[0] if isinstance(states, (list, tuple)) else states
 
 
+#: Keras's tanh, under the names ``activation="tanh"`` resolves to: the
+#: activation the sequence layers' fused loops compute.
+TANH_ACTIVATIONS = (keras.activations.tanh, ops.tanh)
+
+# The step counter a NoisySimpleRNNCell with per-step noise carries in its state
+# (see NoisySimpleRNNCell.counts_steps): two base-256 digits [high, low] of the
+# index of the next step. States have the layer's float dtype; digits below 256
+# are exact integers even in bfloat16 / float16, where a single counter would
+# stop advancing after 256 / 2048 steps. 2 digits count 65,536 steps in
+# bfloat16, 524,288 in float16, 2^32 in float32.
+STEP_COUNTER_SIZE = 2
+_COUNTER_BASE = 256
+
+
+def _step_index(counter):
+    """The step index a ``(batch, 2)`` counter state holds, as an int32 scalar.
+
+    Keras's RNN loops keep every state of a masked example unchanged, so the
+    rows of the counter fall behind where examples are masked. The largest row
+    is the number of steps in which some example was unmasked; every row is
+    reset to it plus one after each step (:func:`_next_counter`), so the index
+    rises at every step whose result any example uses (a step where all are
+    masked repeats an index, but its result is discarded).
+    """
+    digits = ops.cast(counter, "float32")
+    return ops.cast(ops.max(digits[:, 0] * _COUNTER_BASE + digits[:, 1]), "int32")
+
+
+def _next_counter(index, counter):
+    following = index + 1
+    digits = ops.stack([following // _COUNTER_BASE, following % _COUNTER_BASE])
+    return ops.broadcast_to(ops.cast(digits, counter.dtype)[None, :], ops.shape(counter))
+
+
+def _pass_seed(generator):
+    """A random seed pair for one forward pass, drawn from ``generator`` (before the loop).
+
+    Of the dtype of the generator's own state, the seed dtype of the backend.
+    """
+    pair = keras.random.randint((2,), 0, 2**31 - 1, seed=generator, dtype="int32")
+    return ops.cast(pair, generator.state.dtype)
+
+
+def _step_seed(pass_seed, index):
+    """The seed of step ``index`` of a pass: ``pass_seed + (0, index)``.
+
+    Seeds that differ in any bit give independent streams on every backend
+    (TensorFlow scrambles stateless seeds through Philox, JAX keys are
+    threefry keys); Keras's own ``SeedGenerator`` relies on that when it hands
+    out ``(s, 0), (s, 1), ...``. The pass seed is a random pair, so the steps'
+    seeds meet neither another pass's nor a generator's (chance 2^-31).
+    """
+    offset = ops.stack([ops.zeros_like(index), index])
+    return pass_seed + ops.cast(offset, pass_seed.dtype)
+
+
 @keras.saving.register_keras_serializable(package="keras_rnnreg")
 class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
-    """Cell of a tanh RNN with weight noise: ``h_t = tanh(x_t W*_ih + h_{t-1} W*_hh + b)``.
+    """Cell of a simple RNN with weight noise: ``h_t = activation(x_t W*_ih + h_{t-1} W*_hh + b)``.
 
-    ``W*`` are noisy copies of the weights while training (the clean weights at
-    inference). Without noise it computes what ``keras.layers.SimpleRNNCell``
-    computes, with the same weights (``kernel``, ``recurrent_kernel``, ``bias``).
+    ``keras.layers.SimpleRNNCell`` with noisy copies ``W*`` of its kernels
+    while training (the clean weights at inference). It takes every argument of
+    ``SimpleRNNCell`` (``activation``, ``dropout``, ``recurrent_dropout``,
+    initializers, regularizers, constraints, ``seed``) with the same meaning and
+    the same weights (``kernel``, ``recurrent_kernel``, ``bias``): without
+    noise it computes what ``SimpleRNNCell`` computes, and with the same seed it
+    draws the same dropout masks.
 
-    Per-sequence noise is drawn once per forward pass and reused at every
-    step: ``keras.layers.RNN`` draws it before its loop and drops it after (as
-    it does the dropout masks of Keras's own cells). Per-step noise is drawn
-    at every step. For the sequence layer with its fused loop, use
-    :class:`~keras_rnnreg.NoisySimpleRNN`.
+    ``dropout`` and ``recurrent_dropout`` are Keras's unit dropout: one mask on
+    ``x_t`` and one on ``h_{t-1}`` per sequence, drawn before the loop (the
+    ``DropoutRNNCell`` protocol of ``keras.layers.RNN``). They apply before the
+    weight noise, and combine with it.
+
+    Per-sequence weight noise is drawn once per forward pass, before the loop,
+    and reused at every step. Per-step weight noise is drawn at every step from
+    a seed made of a seed drawn once per pass (before the loop) and the step's
+    index, which the cell carries in its state: its state is then
+    ``[h, step_counter]``, the counter ``(batch, 2)`` (:attr:`counts_steps`).
+    That is what makes per-step noise work inside Keras's own loops on every
+    backend: JAX's ``lax.scan`` traces the step once and cannot advance a seed
+    generator between steps, but the state flows from step to step. Without
+    per-step noise the state is ``[h]``, as in ``SimpleRNNCell``. (Inside
+    :class:`~keras_rnnreg.NoisySimpleRNN` the layer draws the noise of a whole
+    pass itself and the state is always ``[h]``.)
 
     Args:
         units: number of hidden units, >= 1.
+        activation: activation function (default ``"tanh"``; ``None`` for
+            none), as in ``keras.layers.SimpleRNNCell``.
         recurrent_noise: noise on ``W_hh``: ``None``, ``"additive"``,
             ``"multiplicative"``, ``"dropconnect"``, or a
             :class:`~keras_rnnreg.WeightNoise`.
@@ -60,15 +133,20 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
             around :class:`~keras_rnnreg.SparseGaussian` for ``W_hh``).
         kernel_regularizer, recurrent_regularizer, bias_regularizer: e.g.
             ``keras.regularizers.L1L2`` (the paper's RNN-NBR).
-        seed: int or None; seeds the noise.
+        kernel_constraint, recurrent_constraint, bias_constraint: as in
+            ``keras.layers.SimpleRNNCell``.
+        dropout: fraction of the input units to drop, in [0, 1) (Keras's).
+        recurrent_dropout: fraction of the recurrent units to drop, in [0, 1).
+        seed: int or None; seeds the noise and the dropout masks.
 
     A noise kind needs its level: a missing or zero level raises ``ValueError``
     (as does a level given for a kind that does not use it).
 
     Call arguments:
         inputs: ``(batch, features)``, one time step.
-        states: ``[h_{t-1}]``, ``(batch, units)``.
-        training: noise is applied only when true.
+        states: ``[h_{t-1}]``, or ``[h_{t-1}, step_counter]`` when
+            :attr:`counts_steps` (:meth:`get_initial_state` makes them).
+        training: noise and dropout are applied only when true.
         step_noise: optional dict ``{"input": draw, "recurrent": draw}`` of
             this step's noise (one step's slice of
             :meth:`draw_noise`); the sequence layer passes it so that its cell
@@ -77,8 +155,7 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
     Example:
 
     ```python
-    cell = NoisySimpleRNNCell(32, recurrent_noise="dropconnect", dropconnect_p=0.2,
-                              recurrent_noise_scope="sequence")
+    cell = NoisySimpleRNNCell(32, recurrent_noise="dropconnect", dropconnect_p=0.2, seed=0)
     layer = keras.layers.RNN(cell, return_sequences=True)
     outputs = layer(keras.random.normal((8, 100, 88)), training=True)  # (8, 100, 32)
     ```
@@ -87,6 +164,7 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
     def __init__(
         self,
         units,
+        activation="tanh",
         recurrent_noise=None,
         recurrent_noise_scope="step",
         sigma=None,
@@ -103,11 +181,17 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
         kernel_regularizer=None,
         recurrent_regularizer=None,
         bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
         seed=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.units = check_units(units)
+        self.activation = keras.activations.get(activation)
         self.noise_implementation = noise_lib.check_choice(
             "noise_implementation", noise_implementation, noise_lib.IMPLEMENTATIONS
         )
@@ -128,27 +212,39 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
             kernel_regularizer=kernel_regularizer,
             recurrent_regularizer=recurrent_regularizer,
             bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
         )
+        # Keras's DropoutRNNCell reads these two (and seed_generator).
+        self.dropout = noise_lib.check_rate("dropout", dropout)
+        self.recurrent_dropout = noise_lib.check_rate("recurrent_dropout", recurrent_dropout)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         # A WeightNoise with a seed of its own draws from a generator of its own.
         self.input_seed_generator = self._own_generator(self.input_weight_noise)
         self.recurrent_seed_generator = self._own_generator(self.recurrent_weight_noise)
-        self.state_size = self.units
         self.output_size = self.units
-        # Keras's DropoutRNNCell protocol (keras.layers.RNN reads these two).
-        self.dropout = 0.0
-        self.recurrent_dropout = 0.0
         self._sequence_draws = None
+        self._pass_seeds = None
         # Set by NoisySimpleRNN, which draws the noise of its passes itself.
         self._noise_drawn_by_layer = False
-        self._inside_keras_rnn = False
 
     @staticmethod
     def _own_generator(noise):
         if noise is None or noise.seed is None:
             return None
         return keras.random.SeedGenerator(noise.seed)
+
+    @property
+    def counts_steps(self):
+        """Whether the state carries a step counter: per-step noise drawn by the cell itself."""
+        per_step = [n for n in (self.input_weight_noise, self.recurrent_weight_noise) if n is not None]
+        return not self._noise_drawn_by_layer and any(not n.per_sequence for n in per_step)
+
+    @property
+    def state_size(self):
+        return [self.units, STEP_COUNTER_SIZE] if self.counts_steps else self.units
 
     # -- the knobs, as the flat arguments name them ----------------------------
 
@@ -192,6 +288,11 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
         noise = self.input_weight_noise
         return noise.level if noise is not None and noise.kind == "dropconnect" else None
 
+    @property
+    def has_tanh_activation(self):
+        """Whether the activation is tanh, the one the fused loops compute."""
+        return any(self.activation is f for f in TANH_ACTIVATIONS)
+
     # -- weights -----------------------------------------------------------
 
     def build(self, input_shape):
@@ -200,12 +301,14 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
             shape=(input_shape[-1], self.units),
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         self.recurrent_kernel = self.add_weight(
             name="recurrent_kernel",
             shape=(self.units, self.units),
             initializer=self.recurrent_initializer,
             regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
         )
         self.bias = None
         if self.use_bias:
@@ -214,6 +317,7 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
                 shape=(self.units,),
                 initializer=self.bias_initializer,
                 regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
             )
 
     # -- noise -------------------------------------------------------------
@@ -248,65 +352,84 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
             for key, noise, kernel, generator in self._noises()
         }
 
-    def _one_step_noise(self, batch_size):
+    def _sequence_draw(self, key, noise, kernel, generator):
+        # Cached until reset_noise(): keras.layers.RNN fills the cache before
+        # its loop (get_dropout_mask) and empties it after.
+        if self._sequence_draws is None:
+            self._sequence_draws = {}
+        if key not in self._sequence_draws:
+            self._sequence_draws[key] = noise.draw(kernel, generator)
+        return self._sequence_draws[key]
+
+    def _one_step_noise(self, batch_size, counter):
         draws = {}
+        index = None if counter is None else _step_index(counter)
         for key, noise, kernel, generator in self._noises():
             if noise.per_sequence:
-                if self._sequence_draws is None:
-                    self._sequence_draws = {}
-                if key not in self._sequence_draws:
-                    # Cached until reset_noise(): keras.layers.RNN fills the cache
-                    # before its loop (get_dropout_mask) and empties it after.
-                    self._sequence_draws[key] = noise.draw(kernel, generator)
-                draws[key] = self._sequence_draws[key]
-            else:
-                if self._inside_keras_rnn and keras.backend.backend() == "jax":
-                    # Keras's JAX loop runs the steps in a jax.lax.scan under a
-                    # stateless scope: the seed generator cannot advance between
-                    # steps, so every step would get the same "per-step" noise.
-                    raise NotImplementedError(
-                        "NoisySimpleRNNCell: per-step noise inside keras.layers.RNN does not work on the JAX "
-                        "backend (its loop freezes the random state, every step would draw the same noise). "
-                        "Use keras_rnnreg.NoisySimpleRNN, which draws the per-step noise before its loop, "
-                        "or per-sequence noise (recurrent_noise_scope='sequence')."
-                    )
-                draws[key] = noise.draw(kernel, generator, leading_shape=(batch_size,))
+                draws[key] = self._sequence_draw(key, noise, kernel, generator)
+                continue
+            seed = generator
+            if index is not None:
+                # The pass seed drawn before keras.layers.RNN's loop, or (a
+                # step called on its own) one drawn now; the counter makes
+                # each step's seed its own either way.
+                pass_seed = (self._pass_seeds or {}).get(key)
+                seed = _step_seed(_pass_seed(generator) if pass_seed is None else pass_seed, index)
+            draws[key] = noise.draw(kernel, seed, leading_shape=(batch_size,))
         return draws
 
     def reset_noise(self):
-        """Forget the cached per-sequence draw: the next pass draws a new one."""
+        """Forget the noise drawn for a pass: the next pass draws anew."""
         self._sequence_draws = None
+        self._pass_seeds = None
 
     # The DropoutRNNCell protocol: keras.layers.RNN calls these around its loop.
     def get_dropout_mask(self, step_input):
-        if self._noise_drawn_by_layer:
-            return None
-        self._inside_keras_rnn = True
-        for key, noise, kernel, generator in self._noises():
-            if noise.per_sequence:
-                if self._sequence_draws is None:
-                    self._sequence_draws = {}
-                if key not in self._sequence_draws:
-                    self._sequence_draws[key] = noise.draw(kernel, generator)
-        return None
+        """Keras's input dropout mask; before keras.layers.RNN's loop, also the pass's noise.
 
-    def get_recurrent_dropout_mask(self, step_input):
-        return None
+        ``keras.layers.RNN`` calls this once before its loop, where every
+        backend can advance the seed generator (JAX's ``lax.scan`` cannot):
+        the per-sequence noise matrices and the seeds of the per-step noise
+        are drawn here, and dropped by :meth:`reset_dropout_mask` after it.
+        """
+        mask = super().get_dropout_mask(step_input)
+        if not self._noise_drawn_by_layer and self._pass_seeds is None:
+            self._pass_seeds = {}
+            for key, noise, kernel, generator in self._noises():
+                if noise.per_sequence:
+                    self._sequence_draw(key, noise, kernel, generator)
+                else:
+                    self._pass_seeds[key] = _pass_seed(generator)
+        return mask
 
     def reset_dropout_mask(self):
+        super().reset_dropout_mask()
         self.reset_noise()
-        self._inside_keras_rnn = False
-
-    def reset_recurrent_dropout_mask(self):
-        pass
 
     # -- one step ----------------------------------------------------------
 
     def call(self, inputs, states, training=False, step_noise=None):
-        h = _state(states)
+        nested = isinstance(states, (list, tuple))
+        states = list(states) if nested else [states]
+        h, counter = states[0], None
+        if self.counts_steps:
+            if len(states) != 2:
+                raise ValueError(
+                    f"NoisySimpleRNNCell with per-step noise has the state [h, step_counter]; got {len(states)} "
+                    "state tensor(s). Pass initial_state=cell.get_initial_state(batch_size) with h replaced "
+                    "(the counter starts at zeros of shape (batch, 2))"
+                )
+            counter = states[1]
+        # The masks keras.layers.RNN drew before its loop (Keras's own helper, not
+        # the override above: a step never draws the pass's noise).
+        input_mask = DropoutRNNCell.get_dropout_mask(self, inputs)
+        recurrent_mask = DropoutRNNCell.get_recurrent_dropout_mask(self, h)
+        if training and input_mask is not None:
+            inputs = inputs * input_mask
+        h_in = h * recurrent_mask if training and recurrent_mask is not None else h
         draws = {}
         if training and self.has_noise:
-            draws = step_noise if step_noise is not None else self._one_step_noise(ops.shape(inputs)[0])
+            draws = step_noise if step_noise is not None else self._one_step_noise(ops.shape(inputs)[0], counter)
         if "input" in draws:
             x = self.input_weight_noise.matmul(inputs, self.kernel, draws["input"])
         else:
@@ -314,20 +437,28 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
         if self.bias is not None:
             x = x + self.bias
         if "recurrent" in draws:
-            r = self.recurrent_weight_noise.matmul(h, self.recurrent_kernel, draws["recurrent"])
+            r = self.recurrent_weight_noise.matmul(h_in, self.recurrent_kernel, draws["recurrent"])
         else:
-            r = ops.matmul(h, self.recurrent_kernel)
-        h = ops.tanh(x + r)
-        return h, [h]
+            r = ops.matmul(h_in, self.recurrent_kernel)
+        output = x + r
+        if self.activation is not None:
+            output = self.activation(output)
+        if counter is None:
+            return output, ([output] if nested else output)
+        return output, [output, _next_counter(_step_index(counter), counter)]
 
     def get_initial_state(self, batch_size=None):
-        return [ops.zeros((batch_size, self.state_size), dtype=self.compute_dtype)]
+        state = [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
+        if self.counts_steps:
+            state.append(ops.zeros((batch_size, STEP_COUNTER_SIZE), dtype=self.compute_dtype))
+        return state
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
                 "units": self.units,
+                "activation": keras.activations.serialize(self.activation),
                 "recurrent_noise": self.recurrent_noise,
                 "recurrent_noise_scope": self.recurrent_noise_scope,
                 "sigma": self.sigma,
@@ -339,6 +470,8 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
                 "noise_implementation": self.noise_implementation,
                 "use_bias": self.use_bias,
                 **weight_args_config(self),
+                "dropout": self.dropout,
+                "recurrent_dropout": self.recurrent_dropout,
                 "seed": self.seed,
             }
         )
@@ -390,9 +523,9 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
         variance_approximation: ``"zero_corrected"`` (default; exact when the
             pre-activation is deterministic) or ``"wang_manning"`` (the published
             formula).
-        kernel_initializer, recurrent_initializer, bias_initializer,
-        kernel_regularizer, recurrent_regularizer, bias_regularizer: as in
+        kernel_initializer, recurrent_initializer, bias_initializer: as in
             :class:`NoisySimpleRNNCell`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: likewise.
         variant: ``"consistent"`` (default, the mathematically consistent
             moments above), ``"authors"`` (the authors' computation) or
             ``"authors_keep_mean"`` (theirs with the recurrent mean scaled by ``q``).

@@ -4,7 +4,7 @@ Instead of sampling dropout masks, every unit carries a mean and a variance.
 :class:`FastDropoutSimpleRNN` propagates them through the input and recurrent
 maps and the tanh; :class:`FastDropoutDense` takes them through the
 hidden-to-output map and the sigmoid. Formulas: docs/references.md and
-:mod:`keras_rnnreg.recurrence`. The computation is deterministic, so training
+:mod:`keras_rnnreg.rnn.recurrence`. The computation is deterministic, so training
 and inference run the same moment propagation (the model *is* the Gaussian
 approximation of the dropout ensemble).
 """
@@ -17,7 +17,7 @@ from keras_rnnreg.rnn import recurrence
 from keras_rnnreg.rnn import weight_noise as noise_lib
 from keras_rnnreg.rnn.choices import AUTHORS_COMPUTATIONS
 from keras_rnnreg.rnn.cells import FastDropoutSimpleRNNCell
-from keras_rnnreg.rnn.noisy_simple_rnn import FusedLoopRNN, _cell_load_own_variables, forward_to_cell
+from keras_rnnreg.rnn.noisy_simple_rnn import FusedLoopRNN, forward_to_cell
 
 
 _CELL_ARGS = (
@@ -55,9 +55,9 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
         variance_approximation: ``"zero_corrected"`` (default; exact when the
             pre-activation is deterministic) or ``"wang_manning"`` (the published
             formula), see :func:`keras_rnnreg.rnn.recurrence.tanh_moments`.
-        kernel_initializer, recurrent_initializer, bias_initializer,
-        kernel_regularizer, recurrent_regularizer, bias_regularizer: as in
+        kernel_initializer, recurrent_initializer, bias_initializer: as in
             :class:`keras_rnnreg.NoisySimpleRNN`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: likewise.
         variant: ``"consistent"`` (default), ``"authors"``: the paper's
             authors' computation (recurrent mean scaled by the rate, moments of
             ``tanh(a / 2)``, trained initial state), or ``"authors_keep_mean"``:
@@ -66,8 +66,9 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
             always run the cell loop.
         split_moments: ``True`` (default): ``[means, variances]``; ``False``:
             one concatenated tensor.
-        return_sequences (default ``True``), return_state, go_backwards,
-        stateful, unroll, zero_output_for_mask: as in ``keras.layers.RNN``.
+        return_sequences: as in ``keras.layers.RNN``, but ``True`` by default.
+        return_state, go_backwards, stateful, unroll, zero_output_for_mask: as
+            in ``keras.layers.RNN``.
         fast_path: ``"auto"`` (default) or ``False`` (always the cell loop).
 
     Call arguments:
@@ -107,7 +108,7 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
         fast_path="auto",
         **kwargs,
     ):
-        cell = _FastDropoutCell(
+        cell = FastDropoutSimpleRNNCell(
             units,
             input_rate=input_rate,
             hidden_rate=hidden_rate,
@@ -219,13 +220,6 @@ class FastDropoutSimpleRNN(FusedLoopRNN):
 
 
 forward_to_cell(FastDropoutSimpleRNN, _CELL_ARGS + ("units", "kernel", "recurrent_kernel", "bias"))
-
-
-class _FastDropoutCell(FastDropoutSimpleRNNCell):
-    """The cell inside :class:`FastDropoutSimpleRNN` (loads the layer's legacy weight layout)."""
-
-    def load_own_variables(self, store):
-        _cell_load_own_variables(self, store, super().load_own_variables)
 
 
 @keras.saving.register_keras_serializable(package="keras_rnnreg")

@@ -29,8 +29,8 @@ class NoisyDense(keras.layers.Layer):
             per example and frame) or ``"exact"`` (one matrix per time step,
             shared by the batch; needs 3-D inputs; DropConnect per step is
             always exact).
-        use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-        bias_regularizer: as in ``keras.layers.Dense``.
+        use_bias, kernel_initializer, bias_initializer: as in ``keras.layers.Dense``.
+        kernel_regularizer, bias_regularizer: as in ``keras.layers.Dense``.
         seed: int or None; seeds the noise.
     """
 

@@ -9,33 +9,15 @@ from keras_rnnreg.rnn.cells import NoisySimpleRNNCell
 
 FAST_PATH_CHOICES = ("auto", False)
 
-# Arguments renamed when the knobs got one name across layer, cell, zoo and CLI;
-# configs of .keras files saved before that still use the old ones.
-LEGACY_NAMES = {
-    "recurrent_stddev": "sigma",
-    "dropconnect_rate": "dropconnect_p",
-    "input_stddev": "input_sigma",
-}
-
 _CELL_ARGS = (
-    "recurrent_noise", "recurrent_noise_scope", "sigma", "dropconnect_p",
+    "activation", "recurrent_noise", "recurrent_noise_scope", "sigma", "dropconnect_p",
     "input_noise", "input_noise_scope", "input_sigma", "input_dropconnect_p",
     "noise_implementation", "use_bias",
     "kernel_initializer", "recurrent_initializer", "bias_initializer",
-    "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "seed",
+    "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+    "kernel_constraint", "recurrent_constraint", "bias_constraint",
+    "dropout", "recurrent_dropout", "seed",
 )
-
-
-def rename_legacy_arguments(config, renames, what):
-    """``config`` with the old argument names of ``renames`` replaced by the new ones."""
-    config = dict(config)
-    for old, new in renames.items():
-        if old in config:
-            value = config.pop(old)
-            if new in config:
-                raise ValueError(f"{what}: got both {old!r} (the old name) and {new!r}")
-            config[new] = value
-    return config
 
 
 def fast_path_available():
@@ -72,6 +54,11 @@ class FusedLoopRNN(keras.layers.RNN):
         return {}
 
     def _run_cell_loop(self, step, inputs, initial_state, mask, steps):
+        """Keras's RNN loop over ``inputs``: a tensor or a flat tuple of ``(batch, time, ...)`` tensors.
+
+        (Flat: with ``unroll=True`` Keras's loop indexes each top-level entry
+        of a nested input by step, which a dict inside it does not allow.)
+        """
         return keras_rnn_loop(
             step,
             inputs,
@@ -102,72 +89,56 @@ class FusedLoopRNN(keras.layers.RNN):
             outputs = ops.where(ops.expand_dims(ops.transpose(mask_tm), -1), outputs, 0.0)
         return last, outputs
 
-    # -- weights of .keras files saved before the layers wrapped cells --------
-
-    def load_own_variables(self, store):
-        # Until version 0.1 the layers owned kernel / recurrent_kernel / bias
-        # themselves; they now live in the cell. Such files carry the variables
-        # under the layer's own path: give them to the cell.
-        if len(store.keys()) == 0:
-            return
-        # (Their seed generator state is not restored: it only positions the noise stream.)
-        cell_vars = [self.cell.kernel, self.cell.recurrent_kernel] + ([self.cell.bias] if self.cell.bias is not None else [])
-        if len(store.keys()) != len(cell_vars):
-            raise ValueError(
-                f"Layer {self.name!r}: the saved file has {len(store.keys())} variables for it, "
-                f"its cell has {len(cell_vars)} ({[v.name for v in cell_vars]}); the file was saved "
-                "by an incompatible version of keras_rnnreg"
-            )
-        for i, variable in enumerate(cell_vars):
-            variable.assign(store[str(i)])
-        self.cell._loaded_from_legacy_layout = True
-
-
-def _cell_load_own_variables(cell, store, base):
-    if len(store.keys()) == 0 and getattr(cell, "_loaded_from_legacy_layout", False):
-        return
-    base(store)
-
 
 @keras.saving.register_keras_serializable(package="keras_rnnreg")
 class NoisySimpleRNN(FusedLoopRNN):
-    """Fully-connected tanh RNN with weight noise, ``h_t = tanh(x_t W*_ih + h_{t-1} W*_hh + b)``.
+    """Fully-connected RNN with weight noise, ``h_t = activation(x_t W*_ih + h_{t-1} W*_hh + b)``.
 
     The layer of :class:`~keras_rnnreg.NoisySimpleRNNCell`, as
-    ``keras.layers.SimpleRNN`` is the layer of ``SimpleRNNCell``: a
-    ``keras.layers.RNN`` supporting masking, ``initial_state``,
-    ``return_state``, ``return_sequences``, ``go_backwards``, ``stateful``,
-    ``keras.layers.Bidirectional`` and stacking. With every noise option off it
-    computes what ``keras.layers.SimpleRNN`` computes, with the same weights.
+    ``keras.layers.SimpleRNN`` is the layer of ``SimpleRNNCell``, and a drop-in
+    for it: it takes every argument of ``keras.layers.SimpleRNN``
+    (``activation``, ``dropout``, ``recurrent_dropout``, initializers,
+    regularizers, constraints, ``seed``, ...) with the same meaning, and
+    supports masking, ``initial_state``, ``return_state``,
+    ``return_sequences``, ``go_backwards``, ``stateful``, ``unroll``,
+    ``keras.layers.Bidirectional`` and stacking. With every noise option off
+    it computes what ``keras.layers.SimpleRNN`` computes with the same weights
+    (and, with the same ``seed``, draws the same dropout masks). Unlike
+    ``SimpleRNN`` it returns the whole sequence by default.
 
     Its inner loop is fused when it can be (``fast_path="auto"``, the default,
-    on TensorFlow and JAX, unless ``unroll=True``): the input projection is one
-    matmul over all steps and the recurrence is one of the hand-written loops
-    of :mod:`keras_rnnreg.rnn.recurrence` (custom backward pass, compiled with
-    XLA on TensorFlow), with or without a mask. Otherwise, or with
-    ``fast_path=False``, the cell runs step by step in Keras's RNN loop. Both
-    use the same noise draws (:meth:`NoisySimpleRNNCell.draw_noise`), so they
+    on TensorFlow and JAX): the input projection is one matmul over all steps
+    and the recurrence is one of the hand-written loops of
+    :mod:`keras_rnnreg.rnn.recurrence` (custom backward pass, compiled with XLA
+    on TensorFlow), with or without a mask; ``dropout`` is applied to the
+    inputs before that matmul. The fused loops compute tanh with the full
+    recurrent state, so the cell runs step by step in Keras's RNN loop instead
+    when ``activation`` is not tanh, when ``recurrent_dropout > 0``, with
+    ``unroll=True``, or with ``fast_path=False``. Both loops use the same noise
+    draws (:meth:`NoisySimpleRNNCell.draw_noise`) and dropout masks, so they
     give the same outputs and gradients.
 
     Args:
         units: number of hidden units, >= 1.
-        recurrent_noise, recurrent_noise_scope, sigma, dropconnect_p,
-        input_noise, input_noise_scope, input_sigma, input_dropconnect_p,
-        noise_implementation, use_bias, kernel_initializer,
-        recurrent_initializer, bias_initializer, kernel_regularizer,
-        recurrent_regularizer, bias_regularizer, seed: as in
+        activation, recurrent_noise, recurrent_noise_scope, sigma: as in
             :class:`~keras_rnnreg.NoisySimpleRNNCell`.
+        dropconnect_p, input_noise, input_noise_scope, input_sigma: likewise.
+        input_dropconnect_p, noise_implementation, use_bias: likewise.
+        kernel_initializer, recurrent_initializer, bias_initializer: likewise.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: likewise.
+        kernel_constraint, recurrent_constraint, bias_constraint: likewise.
+        dropout, recurrent_dropout, seed: likewise.
         return_sequences: return all hidden states ``(B, T, units)``
             (default ``True``, unlike ``keras.layers.SimpleRNN``) or the last.
-        return_state, go_backwards, stateful, unroll, zero_output_for_mask:
-            as in ``keras.layers.RNN``.
+        return_state, go_backwards, stateful, unroll, zero_output_for_mask: as
+            in ``keras.layers.RNN``.
         fast_path: ``"auto"`` (default) or ``False`` (always the cell loop).
 
     Call arguments:
         sequences: ``(batch, time, features)``.
         initial_state: list with the initial ``h``, ``(batch, units)``.
         mask: ``(batch, time)`` booleans; a masked step keeps the state.
-        training: noise is applied only when true.
+        training: noise and dropout are applied only when true.
 
     Example:
 
@@ -183,6 +154,7 @@ class NoisySimpleRNN(FusedLoopRNN):
     def __init__(
         self,
         units,
+        activation="tanh",
         recurrent_noise=None,
         recurrent_noise_scope="step",
         sigma=None,
@@ -199,6 +171,11 @@ class NoisySimpleRNN(FusedLoopRNN):
         kernel_regularizer=None,
         recurrent_regularizer=None,
         bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
         return_sequences=True,
         return_state=False,
         go_backwards=False,
@@ -209,12 +186,9 @@ class NoisySimpleRNN(FusedLoopRNN):
         seed=None,
         **kwargs,
     ):
-        kwargs = rename_legacy_arguments(kwargs, LEGACY_NAMES, "NoisySimpleRNN")
-        sigma = kwargs.pop("sigma", sigma)
-        dropconnect_p = kwargs.pop("dropconnect_p", dropconnect_p)
-        input_sigma = kwargs.pop("input_sigma", input_sigma)
-        cell = _NoisyCell(
+        cell = NoisySimpleRNNCell(
             units,
+            activation=activation,
             recurrent_noise=recurrent_noise,
             recurrent_noise_scope=recurrent_noise_scope,
             sigma=sigma,
@@ -231,12 +205,19 @@ class NoisySimpleRNN(FusedLoopRNN):
             kernel_regularizer=kernel_regularizer,
             recurrent_regularizer=recurrent_regularizer,
             bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
             seed=seed,
             dtype=kwargs.get("dtype", None),
             trainable=kwargs.get("trainable", True),
             name="noisy_simple_rnn_cell",
         )
-        # The layer draws the noise of its passes itself (draw_noise).
+        # The layer draws the noise of its passes itself (draw_noise), so the
+        # cell's state is [h] alone (no step counter); set before
+        # keras.layers.RNN reads the cell's state_size.
         cell._noise_drawn_by_layer = True
         super().__init__(
             cell,
@@ -251,6 +232,11 @@ class NoisySimpleRNN(FusedLoopRNN):
         self.input_spec = [keras.layers.InputSpec(ndim=3)]
         self._init_fast_path(fast_path)
 
+    def uses_fast_path(self):
+        # The fused recurrences compute tanh of the whole previous state.
+        cell = self.cell
+        return cell.has_tanh_activation and cell.recurrent_dropout == 0 and super().uses_fast_path()
+
     def call(self, sequences, initial_state=None, mask=None, training=False):
         return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
@@ -264,6 +250,10 @@ class NoisySimpleRNN(FusedLoopRNN):
 
     def fused_loop(self, sequences, initial_state, mask, training, draws):
         cell = self.cell
+        if training and cell.dropout > 0:
+            # Keras's input dropout: the mask keras.layers.RNN drew for this
+            # pass, the same at every step.
+            sequences = sequences * ops.expand_dims(cell.get_dropout_mask(sequences[:, 0]), 1)
         x, mask_tm = self._time_major(sequences, mask)
         draws = self._ordered(draws)
         if "input" in draws:
@@ -299,22 +289,27 @@ class NoisySimpleRNN(FusedLoopRNN):
 
     def cell_loop(self, sequences, initial_state, mask, training, draws):
         cell = self.cell
-        fixed, per_step = {}, {}
+        fixed, slots, per_step = {}, [], []
         for key, draw in draws.items():
             noise = cell.input_weight_noise if key == "input" else cell.recurrent_weight_noise
             if noise.per_sequence:
                 fixed[key] = draw
             else:
                 # Keras's loop slices its inputs along axis 1: put the step axis there.
-                per_step[key] = {k: ops.swapaxes(v, 0, 1) for k, v in draw.items()}
+                for name, value in draw.items():
+                    slots.append((key, name))
+                    per_step.append(ops.swapaxes(value, 0, 1))
 
         def step(inputs, states):
-            x_t, noise_t = inputs
-            step_noise = {**fixed, **noise_t} if training and draws else None
-            output, new_states = cell(x_t, states, training=training, step_noise=step_noise)
-            return output, new_states
+            x_t, values = inputs[0], inputs[1:]
+            step_noise = None
+            if training and draws:
+                step_noise = {key: dict(draw) for key, draw in fixed.items()}
+                for (key, name), value in zip(slots, values):
+                    step_noise.setdefault(key, {})[name] = value
+            return cell(x_t, states, training=training, step_noise=step_noise)
 
-        return self._run_cell_loop(step, (sequences, per_step), initial_state, mask, sequences.shape[1])
+        return self._run_cell_loop(step, (sequences, *per_step), initial_state, mask, sequences.shape[1])
 
     def get_config(self):
         cell_config = self.cell.get_config()
@@ -325,7 +320,7 @@ class NoisySimpleRNN(FusedLoopRNN):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**rename_legacy_arguments(config, LEGACY_NAMES, "NoisySimpleRNN"))
+        return cls(**config)
 
 
 def forward_to_cell(layer_class, names):
@@ -338,10 +333,3 @@ forward_to_cell(
     NoisySimpleRNN,
     _CELL_ARGS + ("units", "kernel", "recurrent_kernel", "bias", "recurrent_weight_noise", "input_weight_noise"),
 )
-
-
-class _NoisyCell(NoisySimpleRNNCell):
-    """The cell inside :class:`NoisySimpleRNN` (loads the layer's legacy weight layout)."""
-
-    def load_own_variables(self, store):
-        _cell_load_own_variables(self, store, super().load_own_variables)
