@@ -34,13 +34,14 @@ from .registry import DATASETS, SPLITS, get_info
 from .sources import fetch_file, locate_file, resolve_data_dir
 from .stats import dataset_stats, format_stats
 from .validation import notes_to_piano_roll, validate_piano_roll
-from .windows import make_sequence_dataset, make_window_dataset, window_arrays, window_count
+from .windows import batches_per_epoch, make_sequence_dataset, make_window_dataset, window_arrays, window_count
 
 __all__ = [
     "DATASETS",
     "SPLITS",
     "SOURCES",
     "DataError",
+    "batches_per_epoch",
     "RestrictedUnpickler",
     "dataset_stats",
     "fetch_file",

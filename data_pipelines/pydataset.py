@@ -27,10 +27,17 @@ class WindowPyDataset(keras.utils.PyDataset):
         shuffle: shuffle the windows, again after every epoch.
         seed: seed of the shuffles (a fixed seed gives the same order every run).
         drop_remainder: drop a last incomplete batch.
+        epochs_from: ``None``: one epoch per iteration. An epoch number ``k``:
+            endless, batch ``i`` from epoch ``k + i // steps``, whose order depends on
+            ``seed`` and the epoch alone (see :func:`.windows.make_window_dataset`).
     """
 
-    def __init__(self, buffers, pads, batch_size=32, shuffle=True, seed=0, drop_remainder=False):
+    def __init__(self, buffers, pads, batch_size=32, shuffle=True, seed=0, drop_remainder=False,
+                 epochs_from=None):
         super().__init__()
+        self.epochs_from = epochs_from
+        self._seed = 0 if seed is None else int(seed)
+        self._epoch_orders = {}
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.buffers, self.pads = buffers, pads
@@ -39,13 +46,29 @@ class WindowPyDataset(keras.utils.PyDataset):
         self._order = self._rng.permutation(len(pads)) if shuffle else np.arange(len(pads))
 
     def __len__(self):
+        return self.steps_per_epoch
+
+    @property
+    def steps_per_epoch(self):
         rounding = math.floor if self.drop_remainder else math.ceil
         return rounding(len(self.pads) / self.batch_size)
 
+    @property
+    def num_batches(self):
+        return None if self.epochs_from is not None else self.steps_per_epoch  # None: endless
+
+    def _rows(self, index):
+        if self.epochs_from is None:
+            if not 0 <= index < len(self):
+                raise IndexError(f"batch {index} out of range (0..{len(self) - 1})")
+            return self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        epoch, index = self.epochs_from + index // self.steps_per_epoch, index % self.steps_per_epoch
+        if epoch not in self._epoch_orders:
+            self._epoch_orders = {epoch: np.random.default_rng([self._seed, epoch]).permutation(len(self.pads))}
+        return self._epoch_orders[epoch][index * self.batch_size:(index + 1) * self.batch_size]
+
     def __getitem__(self, index):
-        if not 0 <= index < len(self):
-            raise IndexError(f"batch {index} out of range (0..{len(self) - 1})")
-        rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        rows = self._rows(index)
         frames = self.buffers[rows].astype(np.float32)
         window = frames.shape[1] - 1
         weights = (np.arange(window)[np.newaxis, :] >= self.pads[rows, np.newaxis]).astype(np.float32)

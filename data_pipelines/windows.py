@@ -86,6 +86,29 @@ def window_arrays(
     return buffers, pads
 
 
+def batches_per_epoch(windows: int, batch_size: int, drop_remainder: bool = False) -> int:
+    """Batches one epoch of ``windows`` windows makes."""
+    return windows // batch_size if drop_remainder else math.ceil(windows / batch_size)
+
+
+def _epoch_indexed_dataset(buffers, pads, batch_size, seed, drop_remainder, first_epoch):
+    """Epochs ``first_epoch, ...`` of the windows, epoch ``e`` shuffled by ``(seed, e)`` alone (stateless)."""
+    import tensorflow as tf
+
+    count = len(pads)
+    buffers, pads = tf.constant(buffers), tf.constant(pads)
+    base = tf.constant(0 if seed is None else int(seed), tf.int64)
+
+    def epoch(e):
+        order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=tf.stack([base, e]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
+
+    ds = tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch)
+    ds = ds.map(lambda rows: _split_window_batch(tf.gather(buffers, rows), tf.gather(pads, rows)),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
 def _split_window_batch(buffers, pads):
     """Map a batch of uint8 buffers to ``(inputs, targets, weights)`` float32."""
     import tensorflow as tf
@@ -105,6 +128,7 @@ def make_window_dataset(
     seed: int | None = 0,
     drop_remainder: bool = False,
     pipeline: str = "auto",
+    epochs_from: int | None = None,
 ):
     """Training/validation pipeline of ``window``-step windows.
 
@@ -118,6 +142,13 @@ def make_window_dataset(
         drop_remainder: drop a last incomplete batch.
         pipeline: ``"tf.data"``, ``"pydataset"`` (NumPy, no TensorFlow) or
             ``"auto"``: ``tf.data`` if TensorFlow is installed.
+        epochs_from: ``None`` (default): one epoch, reshuffled each time it is
+            iterated. An epoch number ``k``: an endless pipeline of epochs
+            ``k, k + 1, ...``, the windows of epoch ``e`` in an order that
+            depends on ``seed`` and ``e`` alone, so a run resumed after epoch
+            ``k`` sees what the uninterrupted run saw. Train on it with
+            ``model.fit(..., steps_per_epoch=len(...))``, the batches per epoch
+            (:func:`batches_per_epoch`). Needs ``shuffle=True``.
 
     Returns:
         A ``tf.data.Dataset`` (or a :class:`.pydataset.WindowPyDataset`) of
@@ -129,13 +160,17 @@ def make_window_dataset(
     Raises:
         DataError: no sequences or a malformed one.
     """
+    if epochs_from is not None and (not shuffle or int(epochs_from) != epochs_from or epochs_from < 0):
+        raise ValueError(f"epochs_from must be an epoch number >= 0 with shuffle=True, got {epochs_from!r}")
     buffers, pads = window_arrays(sequences, window)
     if not _use_tf_data(pipeline):
         from .pydataset import WindowPyDataset
 
-        return WindowPyDataset(buffers, pads, batch_size, shuffle, seed, drop_remainder)
+        return WindowPyDataset(buffers, pads, batch_size, shuffle, seed, drop_remainder, epochs_from=epochs_from)
     import tensorflow as tf
 
+    if epochs_from is not None:
+        return _epoch_indexed_dataset(buffers, pads, batch_size, seed, drop_remainder, int(epochs_from))
     ds = tf.data.Dataset.from_tensor_slices((buffers, pads))
     if shuffle:
         ds = ds.shuffle(len(pads), seed=seed, reshuffle_each_iteration=True)

@@ -330,6 +330,26 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         self.expected_first_epoch = 0 if metadata is None else int(metadata.get("epoch", 0))
         if metadata is not None:
             self._restore_weights(self.weights_file(self.backup_dir, metadata))
+            self._restore_random_state(metadata.get("random_state"))
+
+    def _random_state_variables(self):
+        # The model's variables that are not weights: the SeedGenerator states of its noise
+        # (``save_weights`` leaves them out, so a resumed run would redraw epoch 1's noise).
+        weights = {id(v) for v in self.model.weights}
+        return [v for v in self.model.variables if id(v) not in weights]
+
+    def _random_state(self):
+        return [{"path": v.path, "value": np.asarray(v.numpy()).tolist()} for v in self._random_state_variables()]
+
+    def _restore_random_state(self, saved):
+        if saved is None:
+            return
+        variables = self._random_state_variables()
+        if [v.path for v in variables] != [entry["path"] for entry in saved]:
+            raise ValueError(f"the checkpoint in {self.backup_dir} holds the random state of another model "
+                             f"({[entry['path'] for entry in saved]}, this one has {[v.path for v in variables]})")
+        for variable, entry in zip(variables, saved):
+            variable.assign(np.asarray(entry["value"], dtype=variable.dtype))
 
     def _restore_weights(self, path):
         if not self.model.built:
@@ -361,7 +381,8 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         rundir.atomic_save_weights(self.model, folder / name)
         faults.point("backup:weights_written")
         # "batch" as keras.callbacks.BackupAndRestore writes it (0: saved at an epoch end).
-        metadata = {"epoch": epochs_done, "batch": 0, "saved_at": time.time(), "weights_file": name}
+        metadata = {"epoch": epochs_done, "batch": 0, "saved_at": time.time(), "weights_file": name,
+                    "random_state": self._random_state()}
         if self.extra_state is not None:
             metadata.update(self.extra_state())
         rundir.atomic_write_json(folder / self.METADATA, metadata)  # the commit

@@ -56,11 +56,16 @@ def load_splits(dataset, data_dir=None, source="mat", max_train_sequences=None,
 
 
 def window_datasets(splits, window=defaults.TRAINING["window"], batch_size=defaults.TRAINING["batch_size"],
-                    seed=defaults.TRAINING["seed"]):
-    """``(train, valid)`` window pipelines of ``splits``: training windows shuffled with ``seed``."""
+                    seed=defaults.TRAINING["seed"], epochs_from=None):
+    """``(train, valid)`` window pipelines of ``splits``: training windows shuffled with ``seed``.
+
+    ``epochs_from``: see :func:`keras_rnnreg.data_pipelines.make_window_dataset` (``train``
+    passes the epoch it resumes after, so a resumed run sees the uninterrupted run's order).
+    """
     from keras_rnnreg import data_pipelines
 
-    train = data_pipelines.make_window_dataset(splits["train"], window, batch_size, shuffle=True, seed=seed)
+    train = data_pipelines.make_window_dataset(splits["train"], window, batch_size, shuffle=True, seed=seed,
+                                               epochs_from=epochs_from)
     valid = data_pipelines.make_window_dataset(splits["valid"], window, batch_size, shuffle=False)
     return train, valid
 

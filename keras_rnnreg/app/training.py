@@ -443,7 +443,14 @@ class _Run:
     def fit(self, splits, verbose, tensorboard):
         """Train from the checkpoint (or the start) to the end or an early stop."""
         config, net, state = self.config, self.net, self.state
-        train_ds, valid_ds = fitting.window_datasets(splits, config["window"], config["batch_size"], config["seed"])
+        from keras_rnnreg import data_pipelines
+
+        # Epoch e's order depends on the seed and e alone: a resumed run trains on what the
+        # uninterrupted one did (an order counted from the start would repeat epoch 1's).
+        train_ds, valid_ds = fitting.window_datasets(splits, config["window"], config["batch_size"], config["seed"],
+                                                     epochs_from=self.resumed_from)
+        windows = sum(data_pipelines.window_count(len(s), config["window"]) for s in splits["train"])
+        steps = data_pipelines.batches_per_epoch(windows, config["batch_size"])
         self.valid_ds = valid_ds
         callbacks = self._callbacks(verbose, tensorboard)
         if self.resumed_from == 0:
@@ -461,7 +468,8 @@ class _Run:
         try:
             # The backup restores the committed weights; the epoch to go on from is fit's argument.
             fitting.fit(net, train_ds, valid_ds, epochs=config["epochs"], initial_epoch=self.resumed_from,
-                        verbose=verbose, stopper=self.stopper, guard=self.guard, callbacks=callbacks)
+                        steps_per_epoch=steps, verbose=verbose, stopper=self.stopper, guard=self.guard,
+                        callbacks=callbacks)
         except KeyboardInterrupt:
             metrics = {**(self.rd.read_metrics() or {}), "status": STATUS_INTERRUPTED,
                        "message": "interrupted; run the same command again to resume"}
