@@ -6,6 +6,9 @@ Reusable Keras 3 layers implementing the regularizers of Ognawala & Bayer (2014)
 - :class:`NoisySimpleRNN` (a ``keras.layers.RNN``) and its cell
   :class:`NoisySimpleRNNCell`: tanh RNN with additive / multiplicative Gaussian
   noise or DropConnect on ``W_hh`` and ``W_ih`` (per time step or per sequence).
+- :class:`NoisyLSTMCell`, :class:`NoisyGRUCell`: Keras's ``LSTMCell`` / ``GRUCell``
+  (same weights, same dropout masks) with the same weight noise on ``W_hh`` and
+  ``W_ih``, one draw covering all gate blocks.
 - :class:`WeightNoise`: the weight-noise mechanism all of them use.
 - :class:`NoisyDense`: output map with per-time-step weight noise (RNN-FF).
 - :class:`FastDropoutSimpleRNN`, :class:`FastDropoutSimpleRNNCell`,
@@ -36,6 +39,8 @@ def _launched_from_command_line():
 _PUBLIC = {
     "FastDropoutSimpleRNNCell": "keras_rnnreg.rnn.cells",
     "NoisySimpleRNNCell": "keras_rnnreg.rnn.cells",
+    "NoisyGRUCell": "keras_rnnreg.rnn.gated",
+    "NoisyLSTMCell": "keras_rnnreg.rnn.gated",
     "FastDropoutDense": "keras_rnnreg.rnn.fast_dropout",
     "FastDropoutSimpleRNN": "keras_rnnreg.rnn.fast_dropout",
     "SparseGaussian": "keras_rnnreg.rnn.initializers",

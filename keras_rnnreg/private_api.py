@@ -15,7 +15,7 @@ public API does the job and what breaks if the private one changes.
 Keras:
 
 * :data:`DropoutRNNCell` (``keras.src.layers.rnn.dropout_rnn_cell``), used by
-  ``keras_rnnreg/rnn/cells.py``. ``keras.layers.RNN`` calls
+  ``keras_rnnreg/rnn/cells.py`` and ``keras_rnnreg/rnn/gated.py``. ``keras.layers.RNN`` calls
   ``get_dropout_mask`` before its loop and ``reset_dropout_mask`` after it
   only on instances of this class (an ``isinstance`` check), and it is not
   exported. ``NoisySimpleRNNCell`` inherits it for Keras's own ``dropout`` /

@@ -6,6 +6,8 @@ Laid out as Keras keeps ``keras/src/layers/rnn/``:
   mechanism (kinds, levels, scopes, implementations) every layer and cell uses.
 - :mod:`~keras_rnnreg.rnn.cells`: :class:`NoisySimpleRNNCell`,
   :class:`FastDropoutSimpleRNNCell` (one step each, for ``keras.layers.RNN``).
+- :mod:`~keras_rnnreg.rnn.gated`: :class:`NoisyLSTMCell`, :class:`NoisyGRUCell` (Keras's
+  gated cells with the same weight noise; the library's initializers per gate block).
 - :mod:`~keras_rnnreg.rnn.noisy_simple_rnn`, :mod:`~keras_rnnreg.rnn.fast_dropout`:
   the sequence layers, ``keras.layers.RNN`` subclasses with a fused fast path.
 - :mod:`~keras_rnnreg.rnn.noisy_dense`: :class:`NoisyDense` (RNN-FF's ``W_ho``).
