@@ -10,6 +10,9 @@ import sys
 
 def run(argv=None):
     """Run the command line on ``argv`` (default ``sys.argv``) and exit with its status."""
+    from keras_rnnreg.app import signals
+
+    signals.install()  # SIGTERM from here on stops as Ctrl-C does (one line, exit 143)
     from keras_rnnreg.app._startup import COMMAND_LINE_TF_LOG_LEVEL
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", COMMAND_LINE_TF_LOG_LEVEL)
@@ -18,6 +21,8 @@ def run(argv=None):
     try:
         status = cli.main(sys.argv if argv is None else argv)
         sys.stdout.flush()
+    except KeyboardInterrupt as e:  # between the command's end and the exit
+        status = signals.exit_status(e)
     except BrokenPipeError:
         # The reader went away (``keras-rnnreg train --help | head``): no traceback, and none
         # when Python flushes stdout at exit either.

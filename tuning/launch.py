@@ -18,9 +18,18 @@ To spread workers over several machines, start the same command by hand on
 each one with those three variables (the chief's address in
 ``KERASTUNER_ORACLE_IP``) and a ``--directory`` on a shared file system.
 
-If a worker dies in the middle of a trial, the chief cannot finish: the
-launcher then stops the chief and returns 1; rerunning the same command
-resumes the search (the interrupted trial runs again).
+A worker that dies (``kill -9``, the out-of-memory killer, a crash) costs its
+trial, not the search: the launcher says so in one line and starts a new
+worker with the same tuner id, which KerasTuner's oracle hands the trial the
+lost one left unfinished (it runs again from its start); the chief and the
+other workers go on. A tuner id is restarted at most
+:data:`MAX_WORKER_RESTARTS` times; after that, if the chief cannot finish,
+it is stopped and the launcher returns 1 (rerunning the same command resumes
+the search, the interrupted trial runs again).
+
+SIGTERM or Ctrl-C to the launcher is passed on to the chief and the workers
+(each stops as ``train`` does: its lock released, its trial left to run again)
+and the launcher exits with 143 (SIGTERM) or 130 (SIGINT).
 """
 
 from __future__ import annotations
@@ -32,7 +41,12 @@ import subprocess
 import sys
 import time
 
+PROG = "keras-rnnreg tune"
 CHIEF_GRACE_SECONDS = 60
+#: How many times one tuner id is restarted after its worker died.
+MAX_WORKER_RESTARTS = 3
+#: Seconds the chief and workers get to stop after SIGTERM before they are killed.
+STOP_GRACE_SECONDS = 30
 
 
 def free_port(ip="127.0.0.1"):
@@ -57,24 +71,60 @@ def start_processes(tune_argv, workers, ip="127.0.0.1", port=0, log_dir=None, py
     ``log_dir/<tuner_id>.log``.
     """
     port = port or free_port(ip)
-    cmd = [python or sys.executable, "-m", "keras_rnnreg.tuning", *tune_argv]
     if log_dir:
         os.makedirs(log_dir, exist_ok=True)
     procs = []
     try:
         for tuner_id in ["chief", *(f"tuner{i}" for i in range(workers))]:
-            out = open(os.path.join(log_dir, f"{tuner_id}.log"), "ab") if log_dir else None
-            try:
-                proc = subprocess.Popen(cmd, env=process_env(tuner_id, ip, port, env), stdout=out,
-                                        stderr=subprocess.STDOUT if out else None, start_new_session=True)
-            finally:
-                if out:
-                    out.close()
-            procs.append((tuner_id, proc))
+            procs.append((tuner_id, start_process(tune_argv, tuner_id, ip, port, log_dir, python, env)))
     except BaseException:
         kill_all(procs)
         raise
     return port, procs
+
+
+def start_process(tune_argv, tuner_id, ip, port, log_dir=None, python=None, env=None):
+    """Start one process (``chief`` or a worker) of a distributed search; its ``Popen``.
+
+    Its output is appended to ``log_dir/<tuner_id>.log`` (a restarted worker
+    writes after the lost one's lines).
+    """
+    cmd = [python or sys.executable, "-m", "keras_rnnreg.tuning", *tune_argv]
+    out = open(os.path.join(log_dir, f"{tuner_id}.log"), "ab") if log_dir else None
+    try:
+        return subprocess.Popen(cmd, env=process_env(tuner_id, ip, port, env), stdout=out,
+                                stderr=subprocess.STDOUT if out else None, start_new_session=True)
+    finally:
+        if out:
+            out.close()
+
+
+def describe_exit(code):
+    """``killed by signal 9 (SIGKILL)`` or ``exited with status 1`` for a return code."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "?"
+        return f"killed by signal {-code} ({name})"
+    return f"exited with status {code}"
+
+
+def stop_all(procs, sig=signal.SIGTERM, grace=STOP_GRACE_SECONDS):
+    """Send ``sig`` to every running process group of ``procs``; SIGKILL those still running after ``grace`` s."""
+    for _, proc in procs:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+    deadline = time.monotonic() + grace
+    for _, proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    kill_all(procs)
 
 
 def kill_all(procs):
@@ -92,16 +142,23 @@ def kill_all(procs):
             pass
 
 
-def wait_all(procs, timeout=None, chief_grace=CHIEF_GRACE_SECONDS, poll=0.5):
+def wait_all(procs, timeout=None, chief_grace=CHIEF_GRACE_SECONDS, poll=0.5, restart=None,
+             max_restarts=MAX_WORKER_RESTARTS, on_lost=None):
     """Wait for the processes; return ``{tuner_id: returncode}``.
 
-    Stops everything after ``timeout`` seconds (``TimeoutError``). When all
-    workers have exited but the chief has not finished ``chief_grace``
-    seconds later (a worker died in the middle of a trial), the chief is
-    killed and its return code is reported as -9.
+    Stops everything after ``timeout`` seconds (``TimeoutError``). With
+    ``restart`` (``restart(tuner_id) -> Popen``), a worker that exits with a
+    non-zero status while the chief still serves is replaced in ``procs``
+    (at most ``max_restarts`` times per tuner id; ``on_lost(tuner_id, code,
+    restarted)`` is told each time). When all workers have exited but the
+    chief has not finished ``chief_grace`` seconds later (a worker died in
+    the middle of a trial and was not restarted), the chief is killed and its
+    return code is reported as -9. An interrupt (SIGINT, SIGTERM) is passed
+    on to every process, which gets :data:`STOP_GRACE_SECONDS` to stop.
     """
     start = time.time()
     workers_done_at = None
+    restarts = {}
     try:
         while True:
             codes = {name: proc.poll() for name, proc in procs}
@@ -109,6 +166,18 @@ def wait_all(procs, timeout=None, chief_grace=CHIEF_GRACE_SECONDS, poll=0.5):
                 return codes
             if timeout is not None and time.time() - start > timeout:
                 raise TimeoutError(f"distributed search still running after {timeout} s; stopped")
+            for i, (name, proc) in enumerate(procs):
+                code = codes[name]
+                if name == "chief" or code in (None, 0) or codes.get("chief") is not None:
+                    continue
+                again = restart is not None and restarts.get(name, 0) < max_restarts
+                if on_lost is not None and (again or not getattr(proc, "_reported_lost", False)):
+                    on_lost(name, code, again)
+                proc._reported_lost = True
+                if again:
+                    restarts[name] = restarts.get(name, 0) + 1
+                    procs[i] = (name, restart(name))
+                    codes[name] = None
             workers = [code for name, code in codes.items() if name != "chief"]
             if codes.get("chief") is None and all(code is not None for code in workers):
                 workers_done_at = workers_done_at or time.time()
@@ -116,6 +185,11 @@ def wait_all(procs, timeout=None, chief_grace=CHIEF_GRACE_SECONDS, poll=0.5):
                     kill_all([(n, p) for n, p in procs if n == "chief"])
                     return {name: proc.poll() for name, proc in procs}
             time.sleep(poll)
+    except KeyboardInterrupt as e:
+        from keras_rnnreg.app import signals
+
+        stop_all(procs, signal.SIGTERM if isinstance(e, signals.Terminated) else signal.SIGINT)
+        raise
     finally:
         kill_all(procs)
 
@@ -137,8 +211,18 @@ def run_distributed(tune_argv, workers=2, ip="127.0.0.1", port=0, timeout=None, 
     port, procs = start_processes(tune_argv, workers, ip, port, log_dir=log_dir)
     print(f"chief and {workers} workers on {ip}:{port}" + (f"; logs in {log_dir}" if log_dir else ""),
           flush=True)
+    lost = []
+
+    def on_lost(tuner_id, code, restarted):
+        lost.append(tuner_id)
+        where = f"; see {os.path.join(log_dir, tuner_id + '.log')}" if log_dir else ""
+        then = ("restarted it (its unfinished trial runs again)" if restarted
+                else f"not restarted (lost {MAX_WORKER_RESTARTS + 1} times)")
+        print(f"{PROG}: worker {tuner_id} lost ({describe_exit(code)}); {then}{where}", file=sys.stderr, flush=True)
+
     try:
-        codes = wait_all(procs, timeout=timeout)
+        codes = wait_all(procs, timeout=timeout, on_lost=on_lost,
+                         restart=lambda tuner_id: start_process(tune_argv, tuner_id, ip, port, log_dir))
     except TimeoutError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -148,7 +232,8 @@ def run_distributed(tune_argv, workers=2, ip="127.0.0.1", port=0, timeout=None, 
         return 1
     if settings is not None:
         summary = os.path.join(str(settings.directory), "summary.json")
-        print(f"done; summary in {summary}")
+        extra = f" ({len(lost)} lost worker{'s' if len(lost) != 1 else ''} restarted)" if lost else ""
+        print(f"done; summary in {summary}{extra}")
     return 0
 
 

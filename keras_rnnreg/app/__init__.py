@@ -9,6 +9,6 @@ library imports it. Its modules: :mod:`~keras_rnnreg.app.cli` (the commands),
 safe loading), :mod:`~keras_rnnreg.app.sampling`, :mod:`~keras_rnnreg.app.plots`,
 :mod:`~keras_rnnreg.app.rundir` and :mod:`~keras_rnnreg.app.locking` (run
 directories: atomic writes, locks), :mod:`~keras_rnnreg.app.callbacks`,
-:mod:`~keras_rnnreg.app.faults` (fault injection for the kill tests) and
+:mod:`~keras_rnnreg.app.faults` (fault injection for the kill tests), :mod:`~keras_rnnreg.app.signals` (SIGTERM handled as an interrupt) and
 :mod:`~keras_rnnreg.app._startup`.
 """

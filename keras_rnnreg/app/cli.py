@@ -18,10 +18,12 @@ TensorFlow, Keras and the layers are imported (the flags take their defaults
 and choices from Keras-free modules: :mod:`keras_rnnreg.defaults`,
 :mod:`keras_rnnreg.zoo_specs`, the data registry).
 
-Exit status: 0 success; 2 bad usage or a bad value (one ``error:`` line on
-stderr, no traceback; set ``KERAS_RNNREG_DEBUG=1`` to get the traceback); 3 a
-diverged training run; 130 interrupted (rerun the same ``train`` command to
-resume).
+Exit status: 0 success; 2 bad usage, a bad value or a file that cannot be
+written (disk full, read-only, no permission: one ``error:`` line on stderr
+naming the path and the cause, no traceback; set ``KERAS_RNNREG_DEBUG=1`` to
+get the traceback); 3 a diverged training run; 130 interrupted by SIGINT
+(Ctrl-C), 143 terminated by SIGTERM (rerun the same command to resume; see
+:mod:`keras_rnnreg.app.signals`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ PROG = "keras-rnnreg"
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 #: Longest error line printed (a message quoting a huge value is cut).
 MESSAGE_LIMIT = 500
 #: Fastest MIDI tempo accepted by ``sample`` (quarter notes per minute).
@@ -454,13 +457,14 @@ def _define_sample(fv):
 def _main_sample(fv, args):
     import pathlib
 
-    from keras_rnnreg.app import sampling, training
+    from keras_rnnreg.app import rundir, sampling, training
 
     if fv.out is None:  # beside the model, not wherever the command happens to run
         rd = _run_dir_of(fv)
         rd.require_model()  # names a missing run before any folder is made in it
         out = rd.path / "samples" / f"sample_seed{fv.seed}.mid"
-        out.parent.mkdir(exist_ok=True)
+        with rundir.writing(out.parent):  # a read-only run: one "cannot write" line
+            out.parent.mkdir(exist_ok=True)
     else:
         out = pathlib.Path(fv.out)
     png = pathlib.Path(fv.png) if fv.png else out.with_suffix(".png")
@@ -592,19 +596,52 @@ def _error(prefix, message):
 HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull")
 
 
+def _os_error_message(e):
+    """One line for an ``OSError`` the program hit, naming the path and the cause.
+
+    A file the program writes (disk full, read-only, no permission) reads
+    ``cannot write '<path>': <cause>``.
+    """
+    import errno
+
+    from keras_rnnreg.app import rundir
+
+    if isinstance(e, rundir.WriteError):
+        return str(e)
+    code = rundir.write_error_code(e)
+    cause = e.strerror or (os.strerror(code) if code else str(e).splitlines()[0] if str(e) else type(e).__name__)
+    if e.filename is None:
+        return cause
+    verb = "cannot access" if code in (None, errno.EACCES, errno.EPERM) else "cannot write"
+    return f"{verb} {os.fspath(e.filename)!r}: {cause}"
+
+
+def _interrupted(prefix, e):
+    """The line and exit status of an interrupt: SIGTERM 143, SIGINT 130."""
+    from keras_rnnreg.app import signals
+
+    if isinstance(e, signals.Terminated):
+        print(f"{prefix}: terminated; run the same command again to resume", file=sys.stderr)
+        return EXIT_TERMINATED
+    print(f"{prefix}: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def _run_guarded(prefix, run):
-    """``run()``'s exit status; an interrupt is 130 and a user error one ``error:`` line, exit 2."""
+    """``run()``'s exit status; an interrupt is 130 (SIGTERM 143) and a user error one ``error:`` line, exit 2."""
     try:
         return run()
-    except KeyboardInterrupt:
-        print(f"{prefix}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (CommandError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-            PermissionError) as e:
+    except KeyboardInterrupt as e:
+        return _interrupted(prefix, e)
+    except (CommandError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
         if _debug():
             raise
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         return _error(prefix, message)
+    except OSError as e:  # disk full, read-only, permissions: where and why, in one line
+        if _debug():
+            raise
+        return _error(prefix, _os_error_message(e))
 
 
 def run_command(prog, command, argv):
@@ -671,10 +708,20 @@ def dispatch(prog, commands, argv, usage_text, default=None, noun="command"):
 
 
 def main(argv=None):
-    """Run the command line on ``argv`` (default ``sys.argv``); returns the exit status."""
+    """Run the command line on ``argv`` (default ``sys.argv``); returns the exit status.
+
+    While it runs, SIGTERM stops a command as Ctrl-C does (one line, exit 143;
+    see :mod:`keras_rnnreg.app.signals`).
+    """
+    from keras_rnnreg.app import signals
+
     argv = list(sys.argv if argv is None else argv)
     rest = argv[1:]
     if rest and rest[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
-    return dispatch(PROG, COMMANDS, rest, usage())
+    with signals.terminate_as_interrupt():
+        try:
+            return dispatch(PROG, COMMANDS, rest, usage())
+        except KeyboardInterrupt as e:  # before a command's own guard (parsing flags, starting TensorFlow)
+            return _interrupted(PROG, e)

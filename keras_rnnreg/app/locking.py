@@ -9,17 +9,27 @@ that process is gone (no such pid, a pid now used by a later process, or the
 machine has rebooted since). A lock from another host is never broken
 automatically; the message says which file to delete once that host's
 process is known to be gone.
+
+A folder this process cannot write (a read-only file system, no write
+permission) cannot hold a lock; :func:`hold` then goes on without one, since
+this process cannot change anything there either (every later write fails
+with one clear error): a finished run in a read-only folder is read, not
+refused. SIGINT and SIGTERM are held back while the lock is taken and
+released, so an interrupt never leaves a lock behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import json
 import os
 import socket
 import sys
 import tempfile
+
+from keras_rnnreg.app import rundir, signals
 
 QUOTE_LIMIT = 200
 
@@ -116,20 +126,23 @@ def acquire(path, what="this run"):
     folder = os.path.dirname(path) or "."
     record = _record(what)
     for _ in range(5):
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-lock.", dir=folder)
+        tmp = None
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(record, f)
-                f.flush()
-                os.fsync(f.fileno())
-            try:
-                os.link(tmp, path)  # atomic; fails when the lock exists
-                return record
-            except FileExistsError:
-                pass
+            with rundir.writing(path):  # a full disk or a read-only folder: one clear error
+                fd, tmp = tempfile.mkstemp(prefix=".tmp-lock.", dir=folder)
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump(record, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                try:
+                    os.link(tmp, path)  # atomic; fails when the lock exists
+                    return record
+                except FileExistsError:
+                    pass
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         holder = read_holder(path)
         if holder is None:
             continue  # released meanwhile
@@ -168,11 +181,28 @@ def release(path, record):
             os.unlink(path)
 
 
+#: Write errors after which :func:`hold` goes on without a lock (nothing can be written there).
+UNWRITABLE = frozenset((errno.EROFS, errno.EACCES, errno.EPERM))
+
+
 @contextlib.contextmanager
 def hold(path, what="this run"):
-    """Hold the lock ``path`` for the duration of the ``with`` block (see the module docstring)."""
-    record = acquire(path, what)
+    """Hold the lock ``path`` for the duration of the ``with`` block (see the module docstring).
+
+    Yields the lock's record, or ``None`` when the folder cannot be written
+    (read-only, no permission): then no lock is taken and the block runs
+    anyway (it can only read there).
+    """
+    record = None
     try:
+        with signals.deferred():  # never a lock created but not yet owned by this block
+            try:
+                record = acquire(path, what)
+            except rundir.WriteError as e:
+                if e.errno not in UNWRITABLE:
+                    raise
         yield record
     finally:
-        release(path, record)
+        if record is not None:
+            with signals.deferred():
+                release(path, record)

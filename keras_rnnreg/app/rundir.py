@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import math
@@ -55,6 +56,82 @@ class RunDirError(ValueError):
     """A run directory that cannot be used (a file, a different run, ...)."""
 
 
+#: Errors that mean "this location cannot be written": a full disk or quota, a
+#: read-only file system, missing permissions, a file too large.
+WRITE_ERRNOS = frozenset(
+    code for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, getattr(errno, "EDQUOT", None),
+                      errno.EFBIG)
+    if code is not None
+)
+
+# How C libraries (HDF5, TensorFlow) word those errors in messages without an errno.
+_STRERRORS = {os.strerror(code): code for code in WRITE_ERRNOS}
+
+
+class WriteError(OSError):
+    """A file or folder of the program could not be written (disk full, read-only, permissions).
+
+    ``filename`` is the path the program meant to write (never a temporary
+    name); ``str()`` is one line: ``cannot write '<path>': <cause>``.
+    """
+
+    def __str__(self):
+        return f"cannot write {str(self.filename)!r}: {self.strerror}"
+
+
+def write_error_code(exc):
+    """The errno of ``exc`` (or of an exception it was raised from) if it is a write error, else ``None``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        code = getattr(exc, "errno", None)
+        if isinstance(exc, OSError) and code in WRITE_ERRNOS:
+            return code
+        text = str(exc)
+        for message, code in _STRERRORS.items():
+            if message in text:
+                return code
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def as_write_error(exc, path):
+    """``exc`` as a :class:`WriteError` naming ``path`` when it is a write error, else ``None``."""
+    if isinstance(exc, WriteError):
+        return exc
+    code = write_error_code(exc)
+    if code is None:
+        return None
+    return WriteError(code, os.strerror(code), os.fspath(path))
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Turn a disk-full, read-only or permission error in the block into a :class:`WriteError` for ``path``."""
+    try:
+        yield
+    except Exception as e:
+        error = as_write_error(e, path)
+        if error is None:
+            raise
+        raise error from e
+
+
+def check_free_space(folder, size, path=None):
+    """Raise a :class:`WriteError` (``ENOSPC``) when ``folder``'s file system has less than ``size`` bytes free.
+
+    Some writers (HDF5 under ``save_weights``) can crash the process instead
+    of raising when the disk fills in the middle of a file; checking first
+    turns the common case into a clean error.
+    """
+    try:
+        stats = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return
+    if stats.f_bavail * stats.f_frsize < size:
+        raise WriteError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path or folder))
+
+
 def _fsync_dir(directory):
     """Flush a directory entry to disk (best effort; not supported everywhere)."""
     with contextlib.suppress(OSError):
@@ -80,20 +157,24 @@ def atomic_path(path, suffix=""):
             ``".keras"`` or ``".weights.h5"``).
     """
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)  # writers that refuse to overwrite get a free name
+    tmp = None
     try:
-        yield pathlib.Path(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        faults.point(f"replace:{path.name}")
-        os.replace(tmp, path)
+        with writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", suffix=suffix, dir=path.parent)
+            os.close(fd)
+            os.unlink(tmp)  # writers that refuse to overwrite get a free name
+        with writing(path):
+            yield pathlib.Path(tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            faults.point(f"replace:{path.name}")
+            os.replace(tmp, path)
         _fsync_dir(path.parent)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):  # a read-only folder: nothing was left there either
+                os.unlink(tmp)
 
 
 def atomic_write_bytes(path, data: bytes):
@@ -175,14 +256,36 @@ def differences(saved, current, keys, labels=None):
     return found
 
 
+def _variables_size(variables):
+    total = 0
+    for v in variables:
+        with contextlib.suppress(Exception):
+            total += int(math.prod(v.shape)) * getattr(getattr(v, "dtype", None), "itemsize", 4)
+    return total
+
+
+#: Room asked for beyond the tensors' bytes (file headers, the zip's config entries).
+SAVE_OVERHEAD_BYTES = 256 * 1024
+
+
 def atomic_save_model(model, path):
     """``model.save(path)`` (a ``.keras`` file), atomically."""
+    path = pathlib.Path(path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    optimizer = getattr(model, "optimizer", None)
+    size = _variables_size(model.weights) + _variables_size(getattr(optimizer, "variables", []) or [])
+    check_free_space(path.parent, size + SAVE_OVERHEAD_BYTES, path)
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(str(tmp))
 
 
 def atomic_save_weights(model, path):
     """``model.save_weights(path)`` (a ``.weights.h5`` file), atomically."""
+    path = pathlib.Path(path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    check_free_space(path.parent, _variables_size(model.weights) + SAVE_OVERHEAD_BYTES, path)
     with atomic_path(path, suffix=".weights.h5") as tmp:
         model.save_weights(str(tmp))
 
@@ -197,18 +300,20 @@ def atomic_replace_dir(build, path):
     one, never a partial one.
     """
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent))
-    tmp.rmdir()
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = pathlib.Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent))
+        tmp.rmdir()
     old = None
     try:
-        build(tmp)
-        if path.exists():
-            old = pathlib.Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{path.name}.old.", dir=path.parent))
-            old.rmdir()
-            os.replace(path, old)
-            faults.point(f"replace_dir:{path.name}")
-        os.replace(tmp, path)
+        with writing(path):
+            build(tmp)
+            if path.exists():
+                old = pathlib.Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{path.name}.old.", dir=path.parent))
+                old.rmdir()
+                os.replace(path, old)
+                faults.point(f"replace_dir:{path.name}")
+            os.replace(tmp, path)
         _fsync_dir(path.parent)
     finally:
         for leftover in (tmp, old):
@@ -266,7 +371,8 @@ class RunDir:
                     if entry.is_dir():
                         shutil.rmtree(entry, ignore_errors=True)
                     else:
-                        with contextlib.suppress(FileNotFoundError):
+                        # Best effort: in a read-only folder a leftover is harmless (never read).
+                        with contextlib.suppress(OSError):
                             entry.unlink()
 
     def clear(self):
