@@ -206,9 +206,6 @@ def test_real_read_only_folder(finished_run, capsys):
         os.chmod(finished_run, 0o755)
 
 
-@pytest.mark.xfail(strict=True, reason="HistoryWriter writes history.csv and metrics.json in on_epoch_end before "
-                   "AtomicBackupAndRestore commits the epoch's checkpoint (callbacks.py / training.py, the lead's "
-                   "files); a failed commit leaves them one epoch ahead until the resume mends them")
 def test_metrics_and_history_never_ahead_of_the_checkpoint(tmp_path, monkeypatch, capsys):
     from keras_rnnreg.app import callbacks
 

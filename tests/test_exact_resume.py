@@ -75,3 +75,34 @@ def test_resumed_run_is_the_uninterrupted_run(tmp_path, uninterrupted, model, ki
     assert len(weights) == len(whole_weights)
     for got, want in zip(weights, whole_weights):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("instant", [0, 1])
+def test_killed_at_a_random_instant_resumes_to_the_uninterrupted_run(tmp_path, uninterrupted, instant):
+    """SIGKILL at a random moment of training (seeded), then the same command: the same run."""
+    import random
+    import signal
+    import time
+
+    delay = random.Random(1000 + instant).uniform(1.0, 6.0)  # seconds after the run_dir line
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
+    env.pop("KERAS_RNNREG_KILL_AT", None)
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "keras_rnnreg", "train", "--model", "rnn_do", "--run_dir",
+                             str(run_dir), *TINY], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            text=True)
+    for line in proc.stderr:
+        if "run_dir" in line:
+            break
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=120)
+    resumed = _train(run_dir, "rnn_do")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    metrics, history, weights = _outcome(run_dir)
+    whole_metrics, whole_history, whole_weights = uninterrupted["rnn_do"]
+    for key in ("train_nll", "valid_nll", "test_nll", "best_epoch"):
+        assert metrics[key] == whole_metrics[key], (key, delay, metrics["resumed_from_epochs"])
+    assert history == whole_history
+    for got, want in zip(weights, whole_weights):
+        np.testing.assert_array_equal(got, want)

@@ -61,13 +61,21 @@ class SpectralRadiusLogger(keras.callbacks.Callback):
         path: CSV file (``None``: only the logs).
         layer_name: name of the recurrent layer.
         rows: rows of an interrupted run to continue from.
+        deferred: only collect the rows at each epoch end; :meth:`flush` writes
+            them (``train`` flushes once the epoch's checkpoint is committed, so
+            the file is never ahead of it).
     """
 
-    def __init__(self, path=None, layer_name="hidden", rows=None):
+    def __init__(self, path=None, layer_name="hidden", rows=None, deferred=False):
         super().__init__()
         self.path = None if path is None else pathlib.Path(path)
         self.layer_name = layer_name
         self.rows = [dict(r) for r in (rows or [])]
+        self.deferred = deferred
+
+    def flush(self):
+        """Write the rows collected so far."""
+        self._write()
 
     def _radius(self):
         kernel = recurrent_kernel(self.model, self.layer_name)
@@ -97,7 +105,8 @@ class SpectralRadiusLogger(keras.callbacks.Callback):
             logs["spectral_radius"] = radius
         self.rows = [r for r in self.rows if int(r["epoch"]) <= epoch]
         self.rows.append({"epoch": epoch + 1, "spectral_radius": radius})
-        self._write()
+        if not self.deferred:
+            self._write()
 
 
 DIVERGENCE_THRESHOLD = defaults.DIVERGENCE_THRESHOLD
@@ -178,13 +187,16 @@ class HistoryWriter(keras.callbacks.Callback):
         rows: history rows of an interrupted run (epochs are 1-based).
         on_epoch: optional ``fn(rows)`` called after writing (e.g. to refresh
             ``metrics.json``).
+        deferred: only collect the row at each epoch end; :meth:`flush` writes
+            the file and calls ``on_epoch`` (see :class:`SpectralRadiusLogger`).
     """
 
-    def __init__(self, history_path, rows=None, on_epoch=None):
+    def __init__(self, history_path, rows=None, on_epoch=None, deferred=False):
         super().__init__()
         self.history_path = pathlib.Path(history_path)
         self.rows = [dict(r) for r in (rows or [])]
         self.on_epoch = on_epoch
+        self.deferred = deferred
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1}
@@ -195,6 +207,11 @@ class HistoryWriter(keras.callbacks.Callback):
                 continue
         self.rows = [r for r in self.rows if int(float(r["epoch"])) <= epoch]
         self.rows.append(row)
+        if not self.deferred:
+            self.flush()
+
+    def flush(self):
+        """Write ``history.csv`` from the rows collected so far, then call ``on_epoch``."""
         fields = list(HISTORY_FIELDS)
         for r in self.rows:
             fields.extend(k for k in r if k not in fields)
@@ -288,18 +305,22 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         extra_state: callable returning a JSON-able dict, or ``None``.
         skip_if: callable; when it returns true the epoch is not saved (e.g.
             the run diverged).
+        after_epoch: callable run at each epoch end after the commit (or the
+            skipped commit): ``train`` writes ``history.csv``,
+            ``spectral_radius.csv`` and the running ``metrics.json`` there.
     """
 
     METADATA = "training_metadata.json"
     LEGACY_WEIGHTS = "latest.weights.h5"
 
-    def __init__(self, backup_dir, extra_state=None, skip_if=None):
+    def __init__(self, backup_dir, extra_state=None, skip_if=None, after_epoch=None):
         super().__init__()
         if not backup_dir:
             raise ValueError("Empty `backup_dir` argument passed")
         self.backup_dir = os.fspath(backup_dir)
         self.extra_state = extra_state
         self.skip_if = skip_if
+        self.after_epoch = after_epoch
         self.expected_first_epoch = None
 
     @classmethod
@@ -345,7 +366,9 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         if saved is None:
             return
         variables = self._random_state_variables()
-        if [v.path for v in variables] != [entry["path"] for entry in saved]:
+        # Matched by order and shape: the paths number the generators of the whole process
+        # (seed_generator_16 in a process that built other models first).
+        if [tuple(v.shape) for v in variables] != [np.shape(entry["value"]) for entry in saved]:
             raise ValueError(f"the checkpoint in {self.backup_dir} holds the random state of another model "
                              f"({[entry['path'] for entry in saved]}, this one has {[v.path for v in variables]})")
         for variable, entry in zip(variables, saved):
@@ -370,9 +393,12 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         skip = any(k in logs and not _finite(logs[k]) for k in ("loss", "val_loss"))
-        if skip or (self.skip_if is not None and self.skip_if()):
-            return
-        self._commit(epoch + 1)
+        if not (skip or (self.skip_if is not None and self.skip_if())):
+            self._commit(epoch + 1)
+        # After the commit (or with none: a diverged epoch, which ends the run): files that
+        # describe the run never get ahead of the checkpoint a resume starts from.
+        if self.after_epoch is not None:
+            self.after_epoch()
 
     def _commit(self, epochs_done):
         folder = pathlib.Path(self.backup_dir)

@@ -416,8 +416,9 @@ class _Run:
 
     def _callbacks(self, verbose, tensorboard):
         rd, state, net = self.rd, self.state, self.net
-        self.sr_logger = cb.SpectralRadiusLogger(rd.spectral_radius, rows=state.get("spectral_radius"))
-        self.history = cb.HistoryWriter(rd.history, rows=state.get("history"), on_epoch=self._write_running)
+        self.sr_logger = cb.SpectralRadiusLogger(rd.spectral_radius, rows=state.get("spectral_radius"), deferred=True)
+        self.history = cb.HistoryWriter(rd.history, rows=state.get("history"), on_epoch=self._write_running,
+                                        deferred=True)
         self.stopper = fitting.early_stopping(
             self.config["patience"], verbose=1 if verbose else 0, cls=cb.ResumableEarlyStopping,
             best_weights_path=rd.backup / "best_weights.npz", state=state.get("early_stopping"),
@@ -433,7 +434,11 @@ class _Run:
                 "finished": bool(net.stop_training),
             }
 
-        backup = cb.AtomicBackupAndRestore(rd.backup, extra_state=extra_state,
+        def after_epoch():
+            self.sr_logger.flush()
+            self.history.flush()  # history.csv, then the running metrics.json
+
+        backup = cb.AtomicBackupAndRestore(rd.backup, extra_state=extra_state, after_epoch=after_epoch,
                                            skip_if=lambda: self.guard.divergence is not None)
         callbacks = [self.sr_logger, self.history, self.stopper]
         if tensorboard:
