@@ -8,7 +8,8 @@ Reusable Keras 3 layers implementing the regularizers of Ognawala & Bayer (2014)
   noise or DropConnect on ``W_hh`` and ``W_ih`` (per time step or per sequence).
 - :class:`NoisyLSTMCell`, :class:`NoisyGRUCell`: Keras's ``LSTMCell`` / ``GRUCell``
   (same weights, same dropout masks) with the same weight noise on ``W_hh`` and
-  ``W_ih``, one draw covering all gate blocks.
+  ``W_ih``, one draw covering all gate blocks; :class:`NoisyLSTM`, :class:`NoisyGRU`
+  are their layers (fused path and cell-loop fallback).
 - :class:`WeightNoise`: the weight-noise mechanism all of them use.
 - :class:`NoisyDense`: output map with per-time-step weight noise (RNN-FF).
 - :class:`FastDropoutSimpleRNN`, :class:`FastDropoutSimpleRNNCell`,
@@ -41,6 +42,8 @@ _PUBLIC = {
     "NoisySimpleRNNCell": "keras_rnnreg.rnn.cells",
     "NoisyGRUCell": "keras_rnnreg.rnn.gated",
     "NoisyLSTMCell": "keras_rnnreg.rnn.gated",
+    "NoisyGRU": "keras_rnnreg.rnn.noisy_gated",
+    "NoisyLSTM": "keras_rnnreg.rnn.noisy_gated",
     "FastDropoutDense": "keras_rnnreg.rnn.fast_dropout",
     "FastDropoutSimpleRNN": "keras_rnnreg.rnn.fast_dropout",
     "SparseGaussian": "keras_rnnreg.rnn.initializers",

@@ -8,6 +8,7 @@ Laid out as Keras keeps ``keras/src/layers/rnn/``:
   :class:`FastDropoutSimpleRNNCell` (one step each, for ``keras.layers.RNN``).
 - :mod:`~keras_rnnreg.rnn.gated`: :class:`NoisyLSTMCell`, :class:`NoisyGRUCell` (Keras's
   gated cells with the same weight noise; the library's initializers per gate block).
+- :mod:`~keras_rnnreg.rnn.noisy_gated`: :class:`NoisyLSTM`, :class:`NoisyGRU`, their layers.
 - :mod:`~keras_rnnreg.rnn.noisy_simple_rnn`, :mod:`~keras_rnnreg.rnn.fast_dropout`:
   the sequence layers, ``keras.layers.RNN`` subclasses with a fused fast path.
 - :mod:`~keras_rnnreg.rnn.noisy_dense`: :class:`NoisyDense` (RNN-FF's ``W_ho``).
