@@ -638,6 +638,8 @@ def _run_guarded(prefix, run):
             raise
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         return _error(prefix, message)
+    except BrokenPipeError:
+        raise  # the reader of stdout went away: keras_rnnreg.__main__ ends quietly (status 141)
     except OSError as e:  # disk full, read-only, permissions: where and why, in one line
         if _debug():
             raise
