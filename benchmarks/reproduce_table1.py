@@ -59,7 +59,8 @@ def define_flags(fv):
     flags.DEFINE_integer("units", None, "Override the hidden units of every model.", flag_values=fv)
     flags.DEFINE_string("runs_root", "runs/table1", "Folder of the per-run directories.", flag_values=fv)
     flags.DEFINE_string("out", "results/table1.md", "Markdown table to write.", flag_values=fv)
-    flags.DEFINE_string("data_dir", None, "Data folder (default: KERAS_RNNREG_DATA_DIR / cache).", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "Data folder (default: $KERAS_RNNREG_DATA_DIR, else the packaged files, "
+                        "else a download).", flag_values=fv)
 
 
 def parse_args(argv=None):

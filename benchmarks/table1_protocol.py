@@ -425,7 +425,8 @@ def define_flags(fv):
     flags.DEFINE_integer("max_epochs", 100_000, "Epoch limit of the retraining (no cap).", flag_values=fv)
     flags.DEFINE_string("runs_root", "runs/table1_protocol", "Folder of the searches and runs.", flag_values=fv)
     flags.DEFINE_string("out", "results/table1", "Writes OUT.json and OUT.md.", flag_values=fv)
-    flags.DEFINE_string("data_dir", None, "Data folder (default: KERAS_RNNREG_DATA_DIR / cache).", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "Data folder (default: $KERAS_RNNREG_DATA_DIR, else the packaged files, "
+                        "else a download).", flag_values=fv)
     flags.DEFINE_multi(_flags.NameValue(), flags.ArgumentSerializer(), "fixed", [],
                        "Pin a hyperparameter in every search: NAME=VALUE (repeatable).", flag_values=fv)
     flags.DEFINE_multi_string("range", [], "Replace the bounds of a searched numeric hyperparameter in every "

@@ -49,7 +49,8 @@ LAUNCHER_FLAGS = ("distributed", "workers", "oracle_ip", "oracle_port", "timeout
 def _data_flags(fv):
     flags.DEFINE_string("model", None, "Zoo model name (e.g. rnn_mns).", flag_values=fv)
     flags.DEFINE_string("dataset", "jsb_chorales", "Benchmark dataset name.", flag_values=fv)
-    flags.DEFINE_string("data_dir", None, "Data folder (default: KERAS_RNNREG_DATA_DIR / cache).",
+    flags.DEFINE_string("data_dir", None, "Data folder (default: $KERAS_RNNREG_DATA_DIR, else the packaged files, "
+                        "else a download).",
                         flag_values=fv)
     flags.DEFINE_integer("epochs", TRAINING["epochs"], "Maximum epochs of each trial / run (early stopping ends most sooner).",
                          lower_bound=1, flag_values=fv)

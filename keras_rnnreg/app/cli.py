@@ -269,7 +269,8 @@ def _define_train(fv):
     flags.DEFINE_integer("window", d["window"], "Training/validation window length.", lower_bound=1, flag_values=fv)
     flags.DEFINE_string("run_dir", None, "Output folder (default runs/<model>_<dataset>_seed<seed>). "
                         "Rerunning the same command resumes an interrupted run.", flag_values=fv)
-    flags.DEFINE_string("data_dir", None, "Data folder (default $KERAS_RNNREG_DATA_DIR).", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "Data folder (default: $KERAS_RNNREG_DATA_DIR, else the packaged files, "
+                        "else a download).", flag_values=fv)
     flags.DEFINE_enum("source", "mat", ["mat", "notes"], "Data encoding to read.", flag_values=fv)
     for split in ("train", "valid", "test"):
         flags.DEFINE_integer(f"max_{split}_sequences", None,
@@ -329,7 +330,8 @@ def _define_evaluate(fv):
                          "A SavedModel is code (its graph runs as it is): use it only for exports you "
                          "made; only .keras files load safely (safe_mode) from untrusted sources.",
                          flag_values=fv)
-    flags.DEFINE_string("data_dir", None, "Data folder (default: the run's, else $KERAS_RNNREG_DATA_DIR).",
+    flags.DEFINE_string("data_dir", None, "Data folder (default: the run's, else $KERAS_RNNREG_DATA_DIR, "
+                        "else the packaged files).",
                         flag_values=fv)
     flags.DEFINE_boolean("json", False, "Print the result as JSON.", flag_values=fv)
 
@@ -498,7 +500,8 @@ def _main_sample(fv, args):
 
 
 def _define_data(fv):
-    flags.DEFINE_string("data_dir", None, "Data folder (default $KERAS_RNNREG_DATA_DIR).", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "Data folder (default: $KERAS_RNNREG_DATA_DIR, else the packaged files, "
+                        "else a download).", flag_values=fv)
     flags.DEFINE_enum("source", "mat", ["mat", "notes"], "Data encoding to read.", flag_values=fv)
 
 

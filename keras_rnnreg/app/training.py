@@ -214,7 +214,8 @@ def train(model=DEFAULTS["model"], dataset=DEFAULTS["dataset"], run_dir=None, *,
             stops early. The weights of the best epoch are restored either way.
         seed: seeds Python, NumPy, TensorFlow, the model and the shuffling.
         window: training/validation window length (100 in the paper).
-        data_dir: data folder (default ``$KERAS_RNNREG_DATA_DIR``).
+        data_dir: data folder (default ``$KERAS_RNNREG_DATA_DIR``, else the
+            packaged files, else a download).
         source: ``"mat"`` or ``"notes"`` encoding of the data.
         max_train_sequences, max_valid_sequences, max_test_sequences: use only
             the first N sequences of a split (quick runs and tests).
