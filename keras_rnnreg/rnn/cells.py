@@ -80,6 +80,35 @@ def _step_seed(pass_seed, index):
     return pass_seed + ops.cast(offset, pass_seed.dtype)
 
 
+def noise_config(cell):
+    """The weight-noise, dropout and seed entries of a noisy cell's ``get_config``.
+
+    Shared by :class:`NoisySimpleRNNCell` and the gated cells
+    (:mod:`keras_rnnreg.rnn.gated`), whose arguments of these names mean the same.
+    """
+    config = {
+        "recurrent_noise": cell.recurrent_noise,
+        "recurrent_noise_scope": cell.recurrent_noise_scope,
+        "sigma": cell.sigma,
+        "dropconnect_p": cell.dropconnect_p,
+        "input_noise": cell.input_noise,
+        "input_noise_scope": cell.input_noise_scope,
+        "input_sigma": cell.input_sigma,
+        "input_dropconnect_p": cell.input_dropconnect_p,
+        "noise_implementation": cell.noise_implementation,
+        "dropout": cell.dropout,
+        "recurrent_dropout": cell.recurrent_dropout,
+        "seed": cell.seed,
+    }
+    # A WeightNoise with its own seed does not fit the flat arguments.
+    for key, noise in (("recurrent_noise", cell.recurrent_weight_noise), ("input_noise", cell.input_weight_noise)):
+        if noise is not None and (noise.seed is not None or noise.implementation != cell.noise_implementation):
+            config[key] = keras.saving.serialize_keras_object(noise)
+            prefix = "" if key == "recurrent_noise" else "input_"
+            config[f"{prefix}sigma"] = config[f"{prefix}dropconnect_p"] = None
+    return config
+
+
 @keras.saving.register_keras_serializable(package="keras_rnnreg")
 class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
     """Cell of a simple RNN with weight noise: ``h_t = activation(x_t W*_ih + h_{t-1} W*_hh + b)``.
@@ -459,28 +488,11 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
             {
                 "units": self.units,
                 "activation": keras.activations.serialize(self.activation),
-                "recurrent_noise": self.recurrent_noise,
-                "recurrent_noise_scope": self.recurrent_noise_scope,
-                "sigma": self.sigma,
-                "dropconnect_p": self.dropconnect_p,
-                "input_noise": self.input_noise,
-                "input_noise_scope": self.input_noise_scope,
-                "input_sigma": self.input_sigma,
-                "input_dropconnect_p": self.input_dropconnect_p,
-                "noise_implementation": self.noise_implementation,
                 "use_bias": self.use_bias,
                 **weight_args_config(self),
-                "dropout": self.dropout,
-                "recurrent_dropout": self.recurrent_dropout,
-                "seed": self.seed,
+                **noise_config(self),
             }
         )
-        # A WeightNoise with its own seed does not fit the flat arguments.
-        for key, noise in (("recurrent_noise", self.recurrent_weight_noise), ("input_noise", self.input_weight_noise)):
-            if noise is not None and (noise.seed is not None or noise.implementation != self.noise_implementation):
-                config[key] = keras.saving.serialize_keras_object(noise)
-                prefix = "" if key == "recurrent_noise" else "input_"
-                config[f"{prefix}sigma"] = config[f"{prefix}dropconnect_p"] = None
         return config
 
 

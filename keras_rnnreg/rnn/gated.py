@@ -209,30 +209,6 @@ class _WeightNoiseCell(DropoutRNNCell):
             return []
         return [ops.zeros((batch_size, _cells.STEP_COUNTER_SIZE), dtype=self.compute_dtype)]
 
-    def _noise_config(self):
-        """The noise and dropout entries of ``get_config`` (as ``NoisySimpleRNNCell``'s)."""
-        config = {
-            "recurrent_noise": self.recurrent_noise,
-            "recurrent_noise_scope": self.recurrent_noise_scope,
-            "sigma": self.sigma,
-            "dropconnect_p": self.dropconnect_p,
-            "input_noise": self.input_noise,
-            "input_noise_scope": self.input_noise_scope,
-            "input_sigma": self.input_sigma,
-            "input_dropconnect_p": self.input_dropconnect_p,
-            "noise_implementation": self.noise_implementation,
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed,
-        }
-        # A WeightNoise with its own seed does not fit the flat arguments.
-        for key, noise in (("recurrent_noise", self.recurrent_weight_noise), ("input_noise", self.input_weight_noise)):
-            if noise is not None and (noise.seed is not None or noise.implementation != self.noise_implementation):
-                config[key] = keras.saving.serialize_keras_object(noise)
-                prefix = "" if key == "recurrent_noise" else "input_"
-                config[f"{prefix}sigma"] = config[f"{prefix}dropconnect_p"] = None
-        return config
-
     def _add_kernels(self, input_shape, bias_shape, bias_initializer):
         width = self.gates * self.units
         self.kernel = self.add_weight(
@@ -463,7 +439,7 @@ class NoisyLSTMCell(keras.layers.Layer, _WeightNoiseCell):
                 "use_bias": self.use_bias,
                 "unit_forget_bias": self.unit_forget_bias,
                 **weight_args_config(self),
-                **self._noise_config(),
+                **_cells.noise_config(self),
             }
         )
         return config
@@ -644,7 +620,7 @@ class NoisyGRUCell(keras.layers.Layer, _WeightNoiseCell):
                 "use_bias": self.use_bias,
                 "reset_after": self.reset_after,
                 **weight_args_config(self),
-                **self._noise_config(),
+                **_cells.noise_config(self),
             }
         )
         return config
