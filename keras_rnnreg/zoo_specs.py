@@ -9,10 +9,11 @@ and re-exports every name defined here.
 import dataclasses
 import math
 
-from keras_rnnreg.rnn.choices import FAST_DROPOUT_INITS, FAST_DROPOUT_VARIANTS, IMPLEMENTATIONS
+from keras_rnnreg.rnn.choices import CELLS, FAST_DROPOUT_INITS, FAST_DROPOUT_VARIANTS, IMPLEMENTATIONS
 
 # Hyperparameters every model has.
 COMMON_DEFAULTS = {
+    "cell": "simple",  # the recurrence: "simple" (the paper's tanh RNN), "lstm" or "gru"
     "units": 200,
     "input_init_stddev": 0.01,  # std of the dense Gaussian W_ih
     "output_init_stddev": 0.01,  # std of the dense Gaussian W_ho
@@ -33,10 +34,11 @@ class ModelSpec:
             :data:`COMMON_DEFAULTS`).
         fixed: settings of the recurrent layer that are not hyperparameters
             (the noise kind and scope).
-        recurrence: ``"noisy"`` (:class:`~keras_rnnreg.NoisySimpleRNN` with
+        recurrence: ``"noisy"`` (:class:`~keras_rnnreg.NoisySimpleRNN`,
+            ``NoisyLSTM`` or ``NoisyGRU`` by ``cell``, with
             :class:`~keras_rnnreg.NoisyDense`) or ``"fast_dropout"``
-            (:class:`~keras_rnnreg.FastDropoutSimpleRNN` with
-            :class:`~keras_rnnreg.FastDropoutDense`).
+            (:class:`~keras_rnnreg.FastDropoutSimpleRNN`, ``FastDropoutLSTM``
+            or ``FastDropoutGRU``, with :class:`~keras_rnnreg.FastDropoutDense`).
         norm_penalty: ``l1`` / ``l2`` penalize ``W_ih``, ``W_hh`` and ``W_ho``.
         feedforward_noise: ``ff_sigma`` is additive noise on ``W_ih`` and ``W_ho``.
     """
@@ -57,6 +59,7 @@ _GAUSSIAN = {"noise_implementation": "local_reparameterization"}
 
 #: The values of the string hyperparameters.
 CHOICES = {
+    "cell": CELLS,
     "noise_implementation": IMPLEMENTATIONS,
     "fd_variant": FAST_DROPOUT_VARIANTS,
     "fd_init": FAST_DROPOUT_INITS,

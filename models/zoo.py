@@ -1,10 +1,12 @@
 """The named models of the paper's Table 1.
 
 Every model maps ``(batch, time, 88)`` piano rolls to next-step note
-probabilities through one tanh hidden layer and 88 sigmoid outputs. They share
-the "correct regime" initialization (sparse recurrent weights rescaled to a
-spectral radius, small input and output weights, output bias at the mean note
-density) and differ in their regularizer. What each model is and its
+probabilities through one recurrent hidden layer and 88 sigmoid outputs. The
+hidden layer is the paper's tanh RNN (``cell="simple"``, the default), an LSTM
+(``"lstm"``) or a GRU (``"gru"``), with the same regularizer. They share the
+"correct regime" initialization (sparse recurrent weights rescaled to a
+spectral radius, per gate block in the gated cells; small input and output
+weights; output bias at the mean note density) and differ in their regularizer. What each model is and its
 hyperparameters are declared in :mod:`keras_rnnreg.zoo_specs`; this module builds them.
 """
 
@@ -16,6 +18,7 @@ from keras_rnnreg.rnn.choices import AUTHORS_COMPUTATIONS
 from keras_rnnreg.rnn.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
 from keras_rnnreg.rnn.initializers import SparseGaussian, SparsifyColumns, SpectralRadius
 from keras_rnnreg.rnn.noisy_dense import NoisyDense
+from keras_rnnreg.rnn.noisy_gated import NoisyGRU, NoisyLSTM
 from keras_rnnreg.rnn.noisy_simple_rnn import NoisySimpleRNN
 from keras_rnnreg.models.zoo_model import ZooModel
 
@@ -31,6 +34,18 @@ from keras_rnnreg.zoo_specs import (  # noqa: F401  (re-exported)
 )
 
 NUM_NOTES = 88
+
+# The hidden layer of each recurrence and cell.
+_NOISY_LAYERS = {"simple": NoisySimpleRNN, "lstm": NoisyLSTM, "gru": NoisyGRU}
+
+
+def _fast_dropout_layer(cell):
+    # TEMPORARY lazy import until keras_rnnreg.rnn.fast_dropout_gated lands.
+    if cell == "simple":
+        return FastDropoutSimpleRNN
+    from keras_rnnreg.rnn import fast_dropout_gated
+
+    return {"lstm": fast_dropout_gated.FastDropoutLSTM, "gru": fast_dropout_gated.FastDropoutGRU}[cell]
 
 
 def _validate(name, hp):
@@ -56,6 +71,16 @@ def _validate(name, hp):
     for key, choices in CHOICES.items():
         if key in hp and hp[key] not in choices:
             fail(key, " or ".join(repr(v) for v in choices))
+    if hp["cell"] != "simple" and "fd_variant" in hp:
+        # The authors' computation and initialization are those of their tanh RNN.
+        for key, valid in (("fd_variant", ("consistent",)), ("fd_init", ("variant", "zoo"))):
+            if hp[key] not in valid:
+                raise ValueError(
+                    f"model {name!r}: cell={hp['cell']!r} takes {key} {' or '.join(map(repr, valid))} "
+                    f"(the authors' fast dropout is a tanh RNN's); got {key}={hp[key]!r}. "
+                    f"Valid combinations: cell='simple' with any {key}, or cell 'lstm' / 'gru' with "
+                    f"{key} {' or '.join(map(repr, valid))}"
+                )
 
 
 def _authors_fd_initializers(hp, seed):
@@ -116,23 +141,38 @@ def get(name, **overrides):
     Args:
         name: one of :func:`names`.
         **overrides: hyperparameters to change, see
-            :func:`default_hyperparameters` (``units``, ``sigma``,
+            :func:`default_hyperparameters` (``cell``, ``units``, ``sigma``,
             ``dropconnect_p``, ``l1``/``l2``, ``sparsity_k``,
             ``spectral_radius``, ``seed``, ...).
 
+    ``cell`` picks the hidden layer: ``"simple"`` (default, the paper's tanh
+    RNN: :class:`~keras_rnnreg.NoisySimpleRNN`), ``"lstm"``
+    (:class:`~keras_rnnreg.NoisyLSTM`) or ``"gru"``
+    (:class:`~keras_rnnreg.NoisyGRU`) with the model's regularizer, e.g.
+    ``get("rnn_dos", cell="lstm")`` is an LSTM with per-sequence DropConnect
+    on ``W_hh``; ``rnn_fd`` takes the fast-dropout layer of the cell
+    (``FastDropoutLSTM`` / ``FastDropoutGRU``). The recurrent initialization
+    (sparse, spectral radius) applies to each gate block of a gated ``W_hh``.
+
     Raises:
-        ValueError: unknown name, unknown hyperparameter or a bad value.
+        ValueError: unknown name, unknown hyperparameter, a bad value, or a
+            combination that cannot work (the authors' fast dropout,
+            ``fd_variant`` / ``fd_init`` ``"authors"``, with a gated cell).
     """
     model_spec = spec(name)
     hp = resolve_hyperparameters(name, overrides)
     _validate(name, hp)
     seed = hp["seed"]
 
-    recurrent_base = (
-        SparseGaussian(k=hp["sparsity_k"], seed=_seed(seed, 1))
-        if hp["sparsity_k"] is not None
-        else keras.initializers.RandomNormal(stddev=1.0 / math.sqrt(hp["units"]), seed=_seed(seed, 1))
-    )
+    if hp["sparsity_k"] is not None:
+        recurrent_base = SparseGaussian(k=hp["sparsity_k"], seed=_seed(seed, 1))
+    elif hp["cell"] == "simple":
+        recurrent_base = keras.initializers.RandomNormal(stddev=1.0 / math.sqrt(hp["units"]), seed=_seed(seed, 1))
+    else:
+        # Dense Gaussian as SparseGaussian with every weight kept: its seed
+        # generator gives each gate block its own draw (a seeded RandomNormal
+        # would draw the same block four times, see per_gate_block).
+        recurrent_base = SparseGaussian(k=hp["units"], stddev=1.0 / math.sqrt(hp["units"]), seed=_seed(seed, 1))
     recurrent_init = (
         SpectralRadius(recurrent_base, radius=hp["spectral_radius"])
         if hp["spectral_radius"] is not None
@@ -160,9 +200,10 @@ def get(name, **overrides):
         initialization = default_init if hp["fd_init"] == "variant" else hp["fd_init"]
         if initialization == "authors":
             init, output_init = _authors_fd_initializers(hp, seed)
-        moments = FastDropoutSimpleRNN(
+        fd_kwargs = {"variant": variant} if hp["cell"] == "simple" else {}
+        moments = _fast_dropout_layer(hp["cell"])(
             hp["units"], input_rate=hp["input_dropout"], hidden_rate=hp["hidden_dropout"],
-            variant=variant, name="hidden", **init,
+            name="hidden", **fd_kwargs, **init,
         )(inputs)
         outputs = FastDropoutDense(
             NUM_NOTES, rate=hp["output_dropout"], variant=variant, name="notes", **output_init
@@ -187,7 +228,7 @@ def get(name, **overrides):
         dense_kwargs.update(
             weight_noise="additive", sigma=hp["ff_sigma"], noise_implementation=hp["noise_implementation"]
         )
-    hidden = NoisySimpleRNN(
+    hidden = _NOISY_LAYERS[hp["cell"]](
         hp["units"], kernel_regularizer=regularizer(), recurrent_regularizer=regularizer(),
         seed=_seed(seed, 4), name="hidden", **init, **rnn_kwargs,
     )(inputs)

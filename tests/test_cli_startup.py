@@ -158,7 +158,9 @@ def test_keras_free_declarations_match_the_zoo():
     assert free["choices"] == {"noise_implementation": list(weight_noise.IMPLEMENTATIONS),
                                "fd_variant": list(recurrence.FAST_DROPOUT_VARIANTS),
                                # the zoo's own: which initialization rnn_fd builds (models/zoo.py)
-                               "fd_init": ["variant", "authors", "zoo"]}
+                               "fd_init": ["variant", "authors", "zoo"],
+                               # the hidden layers models.get builds (models/zoo.py)
+                               "cell": ["simple", "lstm", "gru"]}
 
 
 def test_lazy_public_names_on_the_command_line():

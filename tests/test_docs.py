@@ -101,11 +101,14 @@ COMMANDS = {
     "--run_dir runs/rnn_mns_jsb": Run(TRAIN, expect="test NLL:", slow=True),
     "python -m keras_rnnreg train --model rnn_do --optimizer sgd --learning_rate 0.05 --momentum 0.9 "
     "--run_dir runs/rnn_do_sgd": Run(TRAIN, expect="test NLL:", slow=True),
+    "python -m keras_rnnreg train --model rnn_dos --cell lstm": Run(TRAIN, expect="test NLL:", slow=True),
     "keras-rnnreg train --help": Run(expect="--model"),
     "python -m keras_rnnreg data stats jsb_chorales": Run(expect="note density"),
     # Tuning (README, docs/tuning.md).
     TUNED: Run(TUNE, slow=True),
     "python -m keras_rnnreg tune summarize --directory runs/tune_rnn_mns": Run(after=TUNED, slow=True),
+    "python -m keras_rnnreg tune --model rnn_dos --cell gru --trials 20 --directory runs/tune_rnn_dos_gru":
+        Run(TUNE, slow=True),
     "python -m keras_rnnreg tune --distributed --workers 4 --model rnn_mns --trials 50 --epochs 200 "
     "--directory runs/tune_rnn_mns_distributed": Run(f"{TUNE} --workers 1 --timeout 600", slow=True),
     "KERASTUNER_TUNER_ID=chief KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 "

@@ -41,6 +41,7 @@ from absl import flags
 from keras_rnnreg.app.cli import PROG as CLI_PROG
 from keras_rnnreg.app.cli import Command, CommandError, dispatch
 from keras_rnnreg.defaults import DIVERGENCE_THRESHOLD, TRAINING, TRIALS
+from keras_rnnreg.rnn.choices import CELLS
 
 # Flags of the launcher only (not passed on to the chief and workers).
 LAUNCHER_FLAGS = ("distributed", "workers", "oracle_ip", "oracle_port", "timeout", "overwrite")
@@ -81,6 +82,12 @@ def _define_search(fv):
                          flag_values=fv)
     flags.DEFINE_multi_string("range", [], "Replace the bounds of a searched numeric hyperparameter: "
                               "name=low:high (repeatable), e.g. --range sparsity_k=10:100.", flag_values=fv)
+    flags.DEFINE_list("cell", ["simple"], f"Recurrent cell: {', '.join(CELLS)} (the paper's tanh RNN, the "
+                      "default); several, comma-separated (e.g. lstm,gru), are searched as a choice.",
+                      flag_values=fv)
+    flags.register_validator("cell", lambda v: bool(v) and all(c in CELLS for c in v),
+                             message=f"--cell takes {', '.join(CELLS)} (one, or several comma-separated)",
+                             flag_values=fv)
     flags.DEFINE_integer("seed", 0, "Seed of the oracle, the models and the data order (the same seed gives "
                          "the same trials).", lower_bound=0, flag_values=fv)
     flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "Search algorithm.",
@@ -194,11 +201,20 @@ def _settings(fv):
     from keras_rnnreg.tuning import search_space
     from keras_rnnreg.tuning.search import SearchSettings
 
+    fixed = search_space.parse_fixed(fv.model, fv.fixed)
+    ranges = search_space.parse_ranges(fv.model, fv.range)
+    cells = list(dict.fromkeys(fv.cell))
+    if fv["cell"].present and "cell" in fixed:
+        raise CommandError("give the cell once: --cell or --fixed cell=..., not both")
+    if len(cells) > 1:
+        ranges["cell"] = tuple(cells)  # searched: the choice row of tuning/SEARCH_SPACE.md
+    elif cells != ["simple"]:
+        fixed["cell"] = cells[0]
     return SearchSettings(
         model=fv.model, directory=fv.directory, dataset=fv.dataset, data_dir=fv.data_dir,
         project_name=fv.project_name, trials=fv.trials, epochs=fv.epochs, patience=fv.patience,
         seed=fv.seed, tuner=fv.tuner, batch_size=fv.batch_size, window=fv.window,
-        fixed=search_space.parse_fixed(fv.model, fv.fixed), ranges=search_space.parse_ranges(fv.model, fv.range),
+        fixed=fixed, ranges=ranges,
         final=fv.final,
         max_consecutive_failed_trials=fv.max_consecutive_failed_trials,
         divergence_threshold=_threshold(fv), overwrite=fv.overwrite, repair=fv.repair,

@@ -16,6 +16,7 @@ of ``rnn_nbr`` are conditional on ``penalty`` (inactive means 0).
 
 | hyperparameter | models | range | sampling | default | rationale |
 |---|---|---|---|---|---|
+| `cell` | all | simple, lstm, gru | choice | simple | recurrent cell; searched only over the cells `tune --cell` names (default: simple, not searched) |
 | `units` | all | 100 - 400, step 50 | linear | 200 | one tanh layer; FD reference used 400 |
 | `optimizer` | all but rnn_fd | `sgd` (fixed) | fixed | sgd | SGD with Nesterov momentum (paper, section 6.1) |
 | `optimizer` | rnn_fd | `rmsprop` (fixed) | fixed | rmsprop | FD reference run used RMSprop |
@@ -76,6 +77,8 @@ class Param:
         exclude: model names excluded from an ``"all"`` row.
         parent: ``(name, values)``: only active when hyperparameter ``name``
             takes one of ``values``.
+        opt_in: searched only when asked (``ranges`` names its values);
+            otherwise the zoo's default applies and the row is not declared.
         note: rationale shown in the table.
     """
 
@@ -90,6 +93,7 @@ class Param:
     models: object = ALL
     exclude: tuple = ()
     parent: tuple | None = None
+    opt_in: bool = False
     note: str = ""
 
     def applies_to(self, model_name):
@@ -143,6 +147,8 @@ _SGD = ALL
 _FD = ("rnn_fd",)
 
 PARAMS = (
+    Param("cell", "choice", values=models.CHOICES["cell"], default="simple", opt_in=True,
+          note="recurrent cell; searched only over the cells `tune --cell` names (default: simple, not searched)"),
     Param("units", "int", 100, 400, step=50, default=200, note="one tanh layer; FD reference used 400"),
     Param("optimizer", "fixed", values=("sgd",), default="sgd", exclude=_FD,
           note="SGD with Nesterov momentum (paper, section 6.1)"),
@@ -189,8 +195,9 @@ def space(model_name, ranges=None):
     Args:
         model_name: a zoo name.
         ranges: ``{name: (low, high)}`` replacing the bounds of numeric rows
-            (see :func:`parse_ranges`); a default outside the new bounds is
-            moved to the nearest bound.
+            (see :func:`parse_ranges`; a default outside the new bounds is
+            moved to the nearest bound), or ``{name: (value, ...)}`` the
+            values of a choice row to search (e.g. ``{"cell": ("lstm", "gru")}``).
 
     Raises:
         ValueError: unknown model (the message lists the valid names).
@@ -198,11 +205,17 @@ def space(model_name, ranges=None):
     models.spec(model_name)  # ValueError listing the valid names
     rows = [p for p in PARAMS if p.applies_to(model_name)]
     ranges = ranges or {}
-    unknown = sorted(set(ranges) - set(_numeric_names(rows)))
+    choices = {p.name: p for p in rows if p.kind == "choice"}
+    unknown = sorted(set(ranges) - set(_numeric_names(rows)) - set(choices))
     if unknown:
         raise ValueError(f"model {model_name!r} has no searched numeric hyperparameter "
                          f"{', '.join(repr(n) for n in unknown)}; "
                          f"valid: {', '.join(_numeric_names(rows))}")
+    for name in set(ranges) & set(choices):
+        bad = [v for v in ranges[name] if v not in choices[name].values] or ([] if ranges[name] else ["(none)"])
+        if bad:
+            raise ValueError(f"{name} takes {', '.join(map(str, choices[name].values))}; "
+                             f"got {', '.join(map(str, bad))}")
     return [_with_range(p, ranges[p.name]) if p.name in ranges else p for p in rows]
 
 
@@ -214,6 +227,10 @@ def _numeric_names(rows):
 
 
 def _with_range(param, bounds):
+    if param.kind == "choice":
+        values = tuple(bounds)
+        return dataclasses.replace(param, values=values, opt_in=False,
+                                   default=param.default if param.default in values else values[0])
     low, high = bounds
     return dataclasses.replace(param, low=low, high=high, default=min(max(param.default, low), high))
 
@@ -340,6 +357,8 @@ def declare(hp, model_name, fixed=None, ranges=None):
                 config[p.name] = None
                 continue
             value = hp.Fixed(p.name, value, **cond)
+        elif p.opt_in:
+            continue
         elif p.kind == "int":
             value = hp.Int(p.name, int(p.low), int(p.high), step=p.step, sampling=p.sampling,
                            default=p.default, **cond)

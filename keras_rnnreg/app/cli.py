@@ -289,7 +289,8 @@ def _main_train(fv, args):
     from keras_rnnreg.app import training
 
     overrides = hyperparameter_overrides(fv, fv.model)
-    run_dir = fv.run_dir if fv.run_dir is not None else training.default_run_dir(fv.model, fv.dataset, fv.seed)
+    run_dir = (fv.run_dir if fv.run_dir is not None
+               else training.default_run_dir(fv.model, fv.dataset, fv.seed, overrides.get("cell", "simple")))
     jit = {"auto": "auto", "true": True, "false": False}[fv.jit_compile]
     run_dir = os.path.abspath(run_dir)  # named in full, first (by train) and last: where to look
     metrics = training.train(

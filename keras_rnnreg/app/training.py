@@ -89,9 +89,13 @@ STATUS_DIVERGED = "diverged"
 STATUS_INTERRUPTED = "interrupted"
 
 
-def default_run_dir(model, dataset, seed):
-    """``runs/<model>_<dataset>_seed<seed>`` (relative to the working directory)."""
-    return pathlib.Path("runs") / f"{model}_{dataset}_seed{seed}"
+def default_run_dir(model, dataset, seed, cell="simple"):
+    """``runs/<model>_<dataset>_seed<seed>``, ``runs/<model>_<cell>_<dataset>_seed<seed>`` for a gated cell.
+
+    Relative to the working directory.
+    """
+    name = model if cell == "simple" else f"{model}_{cell}"
+    return pathlib.Path("runs") / f"{name}_{dataset}_seed{seed}"
 
 
 def _check_int(name, value, minimum, allow_none=False):
@@ -240,7 +244,8 @@ def train(model=DEFAULTS["model"], dataset=DEFAULTS["dataset"], run_dir=None, *,
     config = _check_settings(model, dataset, hyperparameters, epochs, batch_size, optimizer, learning_rate,
                              momentum, decay, clipnorm, patience, seed, window, data_dir, source,
                              max_train_sequences, max_valid_sequences, max_test_sequences, verbose)
-    rd = _open_run_dir(run_dir if run_dir is not None else default_run_dir(model, dataset, seed))
+    rd = _open_run_dir(run_dir if run_dir is not None else default_run_dir(
+        model, dataset, seed, cell=(hyperparameters or {}).get("cell", "simple")))
     with locking.hold(rd.lock, f"run_dir {str(rd.path)!r}"):
         say(f"{model} on {dataset}: run_dir {os.path.abspath(rd.path)}")
         finished, state = _resume_or_start(rd, config, overwrite, say)

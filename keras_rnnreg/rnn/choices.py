@@ -20,3 +20,8 @@ AUTHORS_COMPUTATIONS = ("authors", "authors_keep_mean")
 #: (``"variant"``, default), or the authors' / the zoo's with either computation
 #: (an ablation of the two).
 FAST_DROPOUT_INITS = ("variant", "authors", "zoo")
+
+#: The recurrent cells of the zoo models (``cell``): the paper's tanh RNN,
+#: an LSTM or a GRU (:class:`~keras_rnnreg.NoisyLSTM`, :class:`~keras_rnnreg.NoisyGRU`,
+#: and their fast-dropout layers for ``rnn_fd``).
+CELLS = ("simple", "lstm", "gru")

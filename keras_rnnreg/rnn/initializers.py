@@ -66,8 +66,15 @@ class SparseGaussian(keras.initializers.Initializer):
 
 
 def spectral_radius(matrix):
-    """Largest absolute eigenvalue of a square matrix (computed in float64)."""
+    """Largest absolute eigenvalue of a square matrix (computed in float64).
+
+    A gated recurrent kernel ``(units, n * units)`` (the ``n`` gate blocks of
+    an LSTM or GRU side by side) gives the largest over its square blocks.
+    """
     matrix = np.asarray(ops.convert_to_numpy(matrix), dtype=np.float64)
+    rows, columns = matrix.shape
+    if rows and columns != rows and columns % rows == 0:
+        return max(spectral_radius(block) for block in np.split(matrix, columns // rows, axis=1))
     return float(np.max(np.abs(np.linalg.eigvals(matrix))))
 
 
