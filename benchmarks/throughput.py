@@ -30,8 +30,24 @@ A reference row ``simplernn_xla`` (the baseline compiled with
 ``jit_compile=True``; ``--no-xla-reference`` drops it) shows what whole-model
 XLA alone does for Keras's layer.
 
+``--cell lstm`` (or ``gru``) measures the zoo models built with that cell
+(``models.get(name, cell=...)``: :class:`keras_rnnreg.NoisyLSTM` /
+:class:`keras_rnnreg.NoisyGRU` with each model's regularizer) against
+``keras.layers.LSTM`` (``GRU``) with the same ``Dense(88)``, the baseline rows
+then named ``lstm`` and ``lstm_xla``. ``--optimizer adam`` trains every row with
+Adam instead. ``--torch`` adds PyTorch's layer of the cell (``torch.nn.RNN``
+with tanh, ``LSTM``, ``GRU``) with ``Linear(88)``, the same loss, optimizer and
+batches (:class:`TorchBench`), to the same alternation, and a second table of
+every row's ratios to it; where torch cannot be imported the row is skipped
+with a message.
+
+Under the JAX backend the batches are NumPy arrays (:class:`ArrayBatches`)
+and nothing imports TensorFlow, so the benchmark runs on a machine without it
+(``benchmarks/gpu_check.sh``); the matmul yardstick is left out there when JAX
+computes on a GPU.
+
 ``--memory`` additionally measures, in a fresh subprocess per model, the peak
-memory of training steps (see :func:`memory_worker`).
+memory of training steps (see :func:`memory_worker`; TensorFlow only).
 
 The process uses TensorFlow's BFC allocator on the CPU (``--cpu-allocator
 bfc``, the default, as ``python -m keras_rnnreg`` does; see
@@ -100,10 +116,38 @@ def make_batches(batch, length, steps, seed=0):
     return x, y, w
 
 
-def make_datasets(batch, length, steps, seed=0):
+class ArrayBatches:
+    """Cached batches as NumPy arrays, fed to ``model.fit`` / ``model.predict`` batch by batch.
+
+    The input pipeline where there is no ``tf.data`` (the JAX backend: a GPU
+    machine may have no TensorFlow); Keras slices the arrays into the same
+    batches in the same order (``shuffle=False``).
+    """
+
+    def __init__(self, x, y=None, w=None, batch=32):
+        self.x, self.y, self.w, self.batch = x, y, w, batch
+
+    def repeat(self, count):
+        """The inputs ``count`` times over (as ``tf.data.Dataset.repeat``), for inference passes."""
+        return ArrayBatches(np.concatenate([self.x] * count), batch=self.batch)
+
+
+def default_pipeline():
+    """``"tf.data"`` under the TensorFlow backend (the recorded results' pipeline), else ``"arrays"``."""
+    import keras
+
+    return "tf.data" if keras.backend.backend() == "tensorflow" else "arrays"
+
+
+def make_datasets(batch, length, steps, seed=0, pipeline="auto"):
+    """Training ``(x, y, w)`` and inference ``x`` batches: cached ``tf.data`` datasets, or :class:`ArrayBatches`."""
+    if pipeline == "auto":
+        pipeline = default_pipeline()
+    x, y, w = make_batches(batch, length, steps, seed)
+    if pipeline == "arrays":
+        return ArrayBatches(x, y, w, batch), ArrayBatches(x, batch=batch)
     import tensorflow as tf
 
-    x, y, w = make_batches(batch, length, steps, seed)
     train = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(batch, drop_remainder=True).cache()
     infer = tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True).cache()
     # Fill the caches once, so no measured pass reads from numpy.
@@ -114,67 +158,93 @@ def make_datasets(batch, length, steps, seed=0):
     return train, infer
 
 
+def fit_pass(model, data):
+    """One training pass (epoch) of ``model`` over ``data``."""
+    if isinstance(data, ArrayBatches):
+        return model.fit(data.x, data.y, sample_weight=data.w, batch_size=data.batch, epochs=1, verbose=0,
+                         shuffle=False)
+    return model.fit(data, epochs=1, verbose=0, shuffle=False)
+
+
+def predict_pass(model, data):
+    """One inference pass of ``model`` over ``data``."""
+    if isinstance(data, ArrayBatches):
+        return model.predict(data.x, batch_size=data.batch, verbose=0)
+    return model.predict(data, verbose=0)
+
+
 # -- models --------------------------------------------------------------------
 
+#: Keras's layer of each cell: the baseline of a run (``--cell``).
+KERAS_LAYERS = {"simple": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+#: PyTorch's layer of each cell: the ``--torch`` peer.
+TORCH_LAYERS = {"simple": "RNN", "lstm": "LSTM", "gru": "GRU"}
+OPTIMIZERS = ("sgd", "adam")
+LEARNING_RATE = 1e-3
+MOMENTUM = 0.9
 
-def build(name, units, seed):
-    """A zoo model, or the SimpleRNN baseline for ``name == "simplernn"``."""
+
+def baseline_name(cell="simple"):
+    """The baseline row of a run with ``cell``: ``simplernn``, ``lstm`` or ``gru``."""
+    return BASELINE if cell == "simple" else cell
+
+
+def xla_reference_name(cell="simple"):
+    """The baseline forced to whole-model XLA: ``simplernn_xla``, ``lstm_xla``, ``gru_xla``."""
+    return baseline_name(cell) + "_xla"
+
+
+def torch_name(cell="simple"):
+    """The row of the PyTorch peer: ``torch.nn.RNN``, ``torch.nn.LSTM``, ``torch.nn.GRU``."""
+    return f"torch.nn.{TORCH_LAYERS[cell]}"
+
+
+def build(name, units, seed, cell="simple"):
+    """A zoo model with ``cell``, or Keras's layer of ``cell`` for the baseline names (see :func:`baseline_name`)."""
     import keras
 
     from keras_rnnreg import models
 
-    if name not in (BASELINE, XLA_REFERENCE):
-        return models.get(name, units=units, seed=seed)
+    if name not in (baseline_name(cell), xla_reference_name(cell)):
+        # The simple cell without the argument, so this also runs on a zoo that predates it.
+        return models.get(name, units=units, seed=seed, **({} if cell == "simple" else {"cell": cell}))
     inputs = keras.Input(shape=(None, NUM_NOTES))
-    hidden = keras.layers.SimpleRNN(units, return_sequences=True, seed=seed)(inputs)
+    hidden = getattr(keras.layers, KERAS_LAYERS[cell])(units, return_sequences=True, seed=seed)(inputs)
     outputs = keras.layers.Dense(NUM_NOTES, activation="sigmoid")(hidden)
     return keras.Model(inputs, outputs, name=name)
 
 
-def compile_for_benchmark(model, jit_compile="auto", plain=False):
+def compile_for_benchmark(model, jit_compile="auto", plain=False, optimizer="sgd"):
     """``compile_model`` (the library's path), or with ``plain`` a bare
-    ``model.compile(optimizer, loss)`` with Keras's default ``jit_compile``."""
+    ``model.compile(optimizer, loss)`` with Keras's default ``jit_compile``.
+
+    ``optimizer``: ``"sgd"`` (Nesterov momentum 0.9) or ``"adam"``, learning rate 1e-3 either way.
+    """
     import keras
 
     from keras_rnnreg.optim import compile_model
 
     if plain:
-        model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9, nesterov=True), loss="binary_crossentropy")
+        opt = (keras.optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM, nesterov=True) if optimizer == "sgd"
+               else keras.optimizers.Adam(LEARNING_RATE))
+        model.compile(optimizer=opt, loss="binary_crossentropy")
         return model
-    return compile_model(model, optimizer="sgd", learning_rate=1e-3, momentum=0.9, jit_compile=jit_compile)
+    return compile_model(model, optimizer=optimizer, learning_rate=LEARNING_RATE, momentum=MOMENTUM,
+                         jit_compile=jit_compile)
 
 
-class Bench:
-    """One compiled model and its timed passes."""
+class _Passes:
+    """The timed passes of one row: frames per wall-clock and per CPU second."""
 
-    def __init__(self, name, units, seed, train_ds, infer_ds, frames_per_pass, jit_compile="auto",
-                 infer_rounds=1):
-        import keras
-
-        keras.utils.set_random_seed(seed)
+    def _start_timing(self, name, frames_per_pass, infer_rounds):
         self.name = name
-        if name == XLA_REFERENCE:
-            jit_compile = True
-        plain = name.endswith(PLAIN_SUFFIX)
-        model_name = name[: -len(PLAIN_SUFFIX)] if plain else name
-        self.model = compile_for_benchmark(build(model_name, units, seed), jit_compile, plain=plain)
-        # An inference pass goes over the batches infer_rounds times.
-        self.train_ds, self.infer_ds = train_ds, infer_ds.repeat(infer_rounds)
         self.frames, self.infer_frames = frames_per_pass, frames_per_pass * infer_rounds
         self.train_fps, self.infer_fps = [], []
         self.train_cpu_fps, self.infer_cpu_fps = [], []
 
-    @property
-    def jit(self):
-        return bool(self.model.jit_compile)
-
     def train_cores(self):
         """Median CPU seconds per wall-clock second of the training passes."""
         return statistics.median(w / c for w, c in zip(self.train_fps, self.train_cpu_fps))
-
-    def warm_up(self):
-        self.model.fit(self.train_ds, epochs=1, verbose=0, shuffle=False)
-        self.model.predict(self.infer_ds, verbose=0)
 
     # CPU time of the whole process (all threads): the compute a model costs.
     wall_clock = staticmethod(time.perf_counter)
@@ -187,11 +257,120 @@ class Bench:
         wall, cpu = self.wall_clock() - wall, self.cpu_clock() - cpu
         return frames / wall, frames / max(cpu, 1e-9)
 
+
+class Bench(_Passes):
+    """One compiled model and its timed passes."""
+
+    def __init__(self, name, units, seed, train_ds, infer_ds, frames_per_pass, jit_compile="auto",
+                 infer_rounds=1, cell="simple", optimizer="sgd"):
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        self._start_timing(name, frames_per_pass, infer_rounds)
+        if name == xla_reference_name(cell):
+            jit_compile = True
+        plain = name.endswith(PLAIN_SUFFIX)
+        model_name = name[: -len(PLAIN_SUFFIX)] if plain else name
+        self.model = compile_for_benchmark(build(model_name, units, seed, cell), jit_compile, plain=plain,
+                                           optimizer=optimizer)
+        # An inference pass goes over the batches infer_rounds times.
+        self.train_ds, self.infer_ds = train_ds, infer_ds.repeat(infer_rounds)
+
+    @property
+    def jit(self):
+        return bool(self.model.jit_compile)
+
+    def warm_up(self):
+        fit_pass(self.model, self.train_ds)
+        predict_pass(self.model, self.infer_ds)
+
     def train_once(self):
-        return self._timed(lambda: self.model.fit(self.train_ds, epochs=1, verbose=0, shuffle=False), self.frames)
+        return self._timed(lambda: fit_pass(self.model, self.train_ds), self.frames)
 
     def infer_once(self):
-        return self._timed(lambda: self.model.predict(self.infer_ds, verbose=0), self.infer_frames)
+        return self._timed(lambda: predict_pass(self.model, self.infer_ds), self.infer_frames)
+
+
+def torch_missing():
+    """Why PyTorch cannot be imported (a one-line reason), or ``None`` when it can."""
+    try:
+        import torch  # noqa: F401
+    except Exception as e:  # ImportError, or a broken install (OSError from its libraries)
+        return f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+    return None
+
+
+class TorchBench(_Passes):
+    """The PyTorch peer: ``torch.nn.RNN`` (tanh; LSTM or GRU for those cells) and ``Linear(88)``.
+
+    The same shape, batches, loss and optimizer as the Keras rows: the frame
+    NLL (binary cross-entropy of the sigmoid outputs, summed over the notes,
+    averaged over the frames with the frame weights, ``sum(w * nll) / sum(w)``,
+    as :class:`keras_rnnreg.NoteNLL`), SGD with
+    Nesterov momentum or Adam at the same learning rate. Eager PyTorch, its
+    default: on a CUDA device ``nn.RNN`` runs cuDNN's fused kernels. The batches
+    stay on the host and are copied per batch, as Keras feeds them; inference
+    outputs come back to the host, as ``model.predict`` returns them.
+    """
+
+    jit = False
+
+    def __init__(self, cell, units, seed, x, y, w, batch, infer_rounds=1, optimizer="sgd", device=None):
+        import torch
+
+        self.torch = torch
+        self._start_timing(torch_name(cell), x.shape[0] * x.shape[1], infer_rounds)
+        torch.manual_seed(seed)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        layer = getattr(torch.nn, TORCH_LAYERS[cell])
+        kwargs = {"nonlinearity": "tanh"} if cell == "simple" else {}
+        self.rnn = layer(NUM_NOTES, units, batch_first=True, **kwargs).to(self.device)
+        self.out = torch.nn.Linear(units, NUM_NOTES).to(self.device)
+        params = [*self.rnn.parameters(), *self.out.parameters()]
+        self.optimizer = (torch.optim.SGD(params, lr=LEARNING_RATE, momentum=MOMENTUM, nesterov=True)
+                          if optimizer == "sgd" else torch.optim.Adam(params, lr=LEARNING_RATE))
+        starts = range(0, x.shape[0] - batch + 1, batch)
+        self.train_batches = [tuple(torch.from_numpy(np.ascontiguousarray(a[i:i + batch])) for a in (x, y, w))
+                              for i in starts]
+        self.infer_batches = [b[0] for b in self.train_batches] * infer_rounds
+
+    def _sync(self):
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize()
+
+    @staticmethod
+    def loss(logits, y, w):
+        """The frame NLL of the Keras rows (``NoteNLL`` with frame weights) from the output's logits."""
+        import torch.nn.functional as F
+
+        nll = F.binary_cross_entropy_with_logits(logits, y, reduction="none").sum(-1)
+        return (nll * w).sum() / w.sum()
+
+    def _train_pass(self):
+        self.rnn.train()
+        for x, y, w in self.train_batches:
+            x, y, w = (t.to(self.device) for t in (x, y, w))
+            self.optimizer.zero_grad(set_to_none=True)
+            self.loss(self.out(self.rnn(x)[0]), y, w).backward()
+            self.optimizer.step()
+        self._sync()
+
+    def _infer_pass(self):
+        self.rnn.eval()
+        with self.torch.inference_mode():
+            outputs = [self.torch.sigmoid(self.out(self.rnn(x.to(self.device))[0])).cpu() for x in self.infer_batches]
+        self._sync()
+        return outputs
+
+    def warm_up(self):
+        self._train_pass()
+        self._infer_pass()
+
+    def train_once(self):
+        return self._timed(self._train_pass, self.frames)
+
+    def infer_once(self):
+        return self._timed(self._infer_pass, self.infer_frames)
 
 
 def matmul_rates(batch, units, loop_steps=1000, repeats=5):
@@ -201,32 +380,48 @@ def matmul_rates(batch, units, loop_steps=1000, repeats=5):
     repeated ``loop_steps`` times in one compiled while loop (the best a
     recurrence's matmuls can do here); ``large``: one ``2048^3`` matmul. A
     yardstick for the models' rates: ``rnn``'s training matmul work is
-    ``~0.42 MFLOP`` per frame at 200 hidden units.
+    ``~0.42 MFLOP`` per frame at 200 hidden units. Through TensorFlow under its
+    backend, else through JAX (the same XLA).
     """
-    import tensorflow as tf
+    import keras
 
     def rate(fn, flops):
-        fn().numpy()  # compile
+        fn()  # compile
         cpu = time.process_time()
         for _ in range(repeats):
-            fn().numpy()
+            fn()
         return flops * repeats / max(time.process_time() - cpu, 1e-9) / 1e9
 
-    gen = tf.random.Generator.from_seed(0)
-    w = gen.normal((units, units)) * (0.5 / units**0.5)
-    h0 = gen.normal((batch, units))
-    step = tf.function(lambda: tf.while_loop(lambda i, h: i < loop_steps, lambda i, h: (i + 1, tf.matmul(h, w)),
-                                             (0, h0))[1], jit_compile=True)
-    a, b = gen.normal((2048, 2048)), gen.normal((2048, 2048))
-    large = tf.function(lambda: tf.matmul(a, b), jit_compile=True)
-    return {"loop": rate(step, 2.0 * batch * units * units * loop_steps), "large": rate(large, 2.0 * 2048**3)}
+    loop_flops, large_flops = 2.0 * batch * units * units * loop_steps, 2.0 * 2048**3
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((units, units)) * (0.5 / units**0.5)).astype(np.float32)
+    h0 = rng.standard_normal((batch, units)).astype(np.float32)
+    a, b = (rng.standard_normal((2048, 2048)).astype(np.float32) for _ in range(2))
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        w, h0, a, b = map(tf.constant, (w, h0, a, b))
+        step = tf.function(lambda: tf.while_loop(lambda i, h: i < loop_steps, lambda i, h: (i + 1, tf.matmul(h, w)),
+                                                 (0, h0))[1], jit_compile=True)
+        large = tf.function(lambda: tf.matmul(a, b), jit_compile=True)
+        return {"loop": rate(lambda: step().numpy(), loop_flops), "large": rate(lambda: large().numpy(), large_flops)}
+    import jax
+
+    w, h0, a, b = map(jax.device_put, (w, h0, a, b))
+    step = jax.jit(lambda h, w: jax.lax.fori_loop(0, loop_steps, lambda i, h: h @ w, h))
+    large = jax.jit(lambda a, b: a @ b)
+    return {"loop": rate(lambda: step(h0, w).block_until_ready(), loop_flops),
+            "large": rate(lambda: large(a, b).block_until_ready(), large_flops)}
 
 
 def measure(names, batch=32, units=200, length=100, steps=40, repeats=5, seed=0, jit_compile="auto",
-            log=print, infer_rounds=1):
+            log=print, infer_rounds=1, cell="simple", optimizer="sgd", torch_peer=False):
     """Benchmark ``names`` against the baseline; returns the result dict.
 
     An inference pass goes over the ``steps`` batches ``infer_rounds`` times.
+    ``cell`` picks the zoo models' cell and the baseline (Keras's layer of that
+    cell); ``torch_peer`` adds the PyTorch row (:class:`TorchBench`) to the
+    alternation and ``result["vs_torch"]``: each row's ratios to it.
     """
     import keras
 
@@ -234,14 +429,19 @@ def measure(names, batch=32, units=200, length=100, steps=40, repeats=5, seed=0,
         raise ValueError(f"infer_rounds must be >= 1, got {infer_rounds}")
     train_ds, infer_ds = make_datasets(batch, length, steps, seed)
     frames = batch * length * steps
-    baseline = Bench(BASELINE, units, seed, train_ds, infer_ds, frames, "auto", infer_rounds)
-    benches = [Bench(n, units, seed, train_ds, infer_ds, frames, jit_compile, infer_rounds) for n in names]
+    common = dict(infer_rounds=infer_rounds, cell=cell, optimizer=optimizer)
+    baseline = Bench(baseline_name(cell), units, seed, train_ds, infer_ds, frames, "auto", **common)
+    benches = [Bench(n, units, seed, train_ds, infer_ds, frames, jit_compile, **common) for n in names]
+    if torch_peer:
+        x, y, w = make_batches(batch, length, steps, seed)
+        benches.append(TorchBench(cell, units, seed, x, y, w, batch, infer_rounds, optimizer))
     for b in [baseline] + benches:
         t0 = time.perf_counter()
         b.warm_up()
         log(f"warm-up {b.name}: {time.perf_counter() - t0:.1f}s (XLA: {b.jit})")
 
-    ratios = {n: {"train": [], "infer": [], "train_cpu": [], "infer_cpu": []} for n in names}
+    kinds = ("train", "infer", "train_cpu", "infer_cpu")
+    ratios = {b.name: {k: [] for k in kinds} for b in benches}
 
     def record(bench, kind, fps):
         getattr(bench, f"{kind}_fps").append(fps[0])
@@ -263,7 +463,7 @@ def measure(names, batch=32, units=200, length=100, steps=40, repeats=5, seed=0,
         log(f"repeat {r + 1}/{repeats} done")
 
     rows = [{
-        "model": BASELINE,
+        "model": baseline.name,
         "xla": baseline.jit,
         "train_fps": statistics.median(baseline.train_fps),
         "infer_fps": statistics.median(baseline.infer_fps),
@@ -289,8 +489,18 @@ def measure(names, batch=32, units=200, length=100, steps=40, repeats=5, seed=0,
             "infer_cpu_ratio": statistics.median(ratios[b.name]["infer_cpu"]),
             "train_cores": b.train_cores(),
         })
+    result = {"rows": rows}
+    if torch_peer:
+        # A row over the peer in one repeat: the quotient of their ratios to the
+        # baseline passes around each (median over repeats), so load that drifts
+        # between the two measurements cancels as it does for the baseline ratios.
+        peer = ratios[benches[-1].name]
+        result["vs_torch"] = [{"model": baseline.name,
+                               **{f"{k}_ratio": statistics.median(1.0 / p for p in peer[k]) for k in kinds}}]
+        result["vs_torch"] += [{"model": b.name, **{f"{k}_ratio": statistics.median(
+            m / p for m, p in zip(ratios[b.name][k], peer[k])) for k in kinds}} for b in benches[:-1]]
     keras.backend.clear_session()
-    return {"rows": rows}
+    return result
 
 
 # -- memory --------------------------------------------------------------------
@@ -432,57 +642,117 @@ def format_memory_table(rows):
     return "\n".join(lines)
 
 
-def environment():
+def format_torch_table(rows, peer):
+    lines = [
+        f"| model | train ratio to {peer} | inference ratio | train CPU ratio | inference CPU ratio |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['train_ratio']:.2f} | {r['infer_ratio']:.2f} | "
+                     f"{r['train_cpu_ratio']:.2f} | {r['infer_cpu_ratio']:.2f} |")
+    return "\n".join(lines)
+
+
+def _accelerators():
+    """The accelerators Keras's backend computes on, in words (``"none"`` on a CPU-only machine)."""
     import keras
-    import tensorflow as tf
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return f"{len(gpus)}" + (f" ({', '.join(g.name for g in gpus)})" if gpus else "")
+    if keras.backend.backend() == "jax":
+        import jax
+
+        devices = [d for d in jax.devices() if d.platform != "cpu"]
+        return f"{len(devices)}" + (f" ({', '.join(sorted({d.device_kind for d in devices}))})" if devices else "")
+    return "unknown"
+
+
+def environment(torch_peer=False):
+    import importlib.metadata
+
+    import keras
 
     from keras_rnnreg.app._startup import BFC_ENV_VAR, requested_cpu_allocator
 
-    if requested_cpu_allocator() == "bfc":
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        allocator = f"{backend}'s own (the TensorFlow allocator setting does not apply)"
+    elif requested_cpu_allocator() == "bfc":
         allocator = f"TensorFlow's BFC allocator requested (`{BFC_ENV_VAR}=true`)"
     else:
         allocator = (f"malloc requested (`{BFC_ENV_VAR}` not true; oneDNN builds may serve it from "
                      "their own pooling allocator)")
-    return {
+
+    def version(dist):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    env = {
         "allocator": allocator,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPU cores, "
-                   f"{platform.system()} {platform.release()}), GPUs: "
-                   f"{len(tf.config.list_physical_devices('GPU'))}",
+                   f"{platform.system()} {platform.release()}), GPUs: {_accelerators()}",
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
+        "backend": backend,
+        "tensorflow": version("tensorflow"),
+        "jax": version("jax"),
         "keras": keras.__version__,
         "code": code_version(),
     }
+    if torch_peer:
+        import torch
+
+        env["torch"] = (f"{torch.__version__}" + (f" on {torch.cuda.get_device_name()} (cuDNN "
+                                                   f"{torch.backends.cudnn.version()})" if torch.cuda.is_available()
+                                                   else f" on the CPU, {torch.get_num_threads()} threads"))
+    return env
+
+
+def _backend_line(env):
+    if env.get("backend", "tensorflow") == "tensorflow":
+        return f"TensorFlow {env['tensorflow']}"
+    return f"Keras backend {env['backend']} (JAX {env['jax']}; TensorFlow {env['tensorflow']})"
 
 
 def to_markdown(result, settings, env, command, wall_s, memory=None, memory_settings=None):
+    cell = settings.get("cell", "simple")
+    layer = KERAS_LAYERS[cell]
+    base = baseline_name(cell)
+    optimizer = ("SGD, Nesterov momentum" if settings.get("optimizer", "sgd") == "sgd"
+                 else "Adam")
     parts = [
-        "# Throughput: zoo models vs. keras.layers.SimpleRNN",
+        f"# Throughput: zoo models vs. keras.layers.{layer}",
         "",
         f"Command: `{command}`",
         "",
         f"- date: {env['date']}",
         f"- machine: {env['machine']}",
-        f"- Python {env['python']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}",
+        f"- Python {env['python']}, {_backend_line(env)}, Keras {env['keras']}"
+        + (f", PyTorch {env['torch']}" if "torch" in env else ""),
         f"- code: {env['code']}",
         f"- CPU allocator: {env['allocator']}",
         f"- batch {settings['batch']}, hidden units {settings['units']}, sequence length "
         f"{settings['length']}, {settings['steps']} batches per training pass (inference: the same batches "
         f"{settings['infer_rounds']} times), {settings['repeats']} repeats "
         f"(median reported, after one warm-up pass), seed {settings['seed']}, "
-        f"jit_compile={settings['jit_compile']!r} for the zoo models (baseline: Keras's 'auto')",
+        f"jit_compile={settings['jit_compile']!r} for the zoo models (baseline: Keras's 'auto')"
+        + (f", the zoo models' cell: {cell} (baseline `keras.layers.{layer}`)" if cell != "simple" else ""),
         f"- wall time: {wall_s:.0f} s",
         "",
-        "Frames/s: frames (sequence steps) per second; training = `model.fit` (SGD, Nesterov "
-        "momentum, NLL loss, frame-weighted NLL metric), inference = `model.predict`. Ratio: "
-        "the model's throughput over the SimpleRNN baseline's, measured alternately "
+        "Frames/s: frames (sequence steps) per second; training = `model.fit` "
+        f"({optimizer}, NLL loss, frame-weighted NLL metric), inference = `model.predict`. Ratio: "
+        f"the model's throughput over the {layer} baseline's, measured alternately "
         "(baseline before and after each model, per repeat), median over repeats. "
         "Inputs: synthetic binary piano rolls, ~4% density. Whole-model XLA: the model's "
         "`jit_compile`. With `'auto'` the zoo models get keras_rnnreg's default "
         "(`keras_rnnreg.optim.prefers_whole_model_xla`: XLA except for fast dropout) "
         "and the baseline Keras's (no XLA on a CPU-only machine); "
-        "`simplernn_xla` is the baseline forced to XLA, for reference. The recurrence loops "
+        f"`{base}_xla` is the baseline forced to XLA, for reference. The recurrence loops "
         "of the keras_rnnreg layers are XLA-compiled in either case "
         "(`keras_rnnreg.rnn.recurrence.XLA_LOOPS`). CPU columns: frames per CPU second of the "
         "whole process (all threads, `time.process_time`), i.e. the compute each model "
@@ -497,6 +767,21 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
         format_table(result["rows"]),
         "",
     ]
+    if "vs_torch" in result:
+        peer = torch_name(cell)
+        parts += [
+            f"## Against PyTorch's {peer}",
+            "",
+            f"`{peer}` ({'tanh, ' if cell == 'simple' else ''}{settings['units']} units) and "
+            f"`torch.nn.Linear(88)` with the frame NLL (`binary_cross_entropy_with_logits` summed over "
+            f"the notes, frame-weighted), {optimizer}, learning rate {LEARNING_RATE}, eager PyTorch "
+            "(cuDNN on a CUDA device), the same batches, timed in the same process in the same "
+            "alternation (its row above). Each row's ratio to it: the quotient of their ratios to "
+            f"the {layer} passes around each, median over repeats.",
+            "",
+            format_torch_table(result["vs_torch"], peer),
+            "",
+        ]
     if "matmul" in result:
         parts += [
             f"Matmul yardstick (XLA, GFLOP per CPU second, `matmul_rates`): the recurrent "
@@ -552,8 +837,17 @@ def define_flags(fv):
                       "baseline always uses Keras's default 'auto').", flag_values=fv)
     # --no-xla-reference (as results/throughput_long_passes.md records it) works as well as absl's
     # --noxla-reference.
-    flags.DEFINE_boolean("xla-reference", True, f"Also measure {XLA_REFERENCE}: the baseline compiled with "
-                         "jit_compile=True (--no-xla-reference: not).", flag_values=fv)
+    flags.DEFINE_boolean("xla-reference", True, f"Also measure {XLA_REFERENCE} (lstm_xla, gru_xla with --cell): "
+                         "the baseline compiled with jit_compile=True (--no-xla-reference: not).", flag_values=fv)
+    flags.DEFINE_enum("cell", "simple", list(KERAS_LAYERS), "The zoo models' recurrent cell (models.get(name, "
+                      "cell=...)) and with it the baseline: keras.layers.SimpleRNN, LSTM or GRU with the same "
+                      "Dense(88).", flag_values=fv)
+    flags.DEFINE_enum("optimizer", "sgd", list(OPTIMIZERS), "Optimizer of every row, learning rate 1e-3: SGD with "
+                      "Nesterov momentum 0.9, or Adam.", flag_values=fv)
+    flags.DEFINE_boolean("torch", False, "Also measure PyTorch's layer of the cell (torch.nn.RNN tanh, LSTM, GRU) "
+                         "with Linear(88), the same loss, optimizer and batches, in the same alternation, and "
+                         "report each row's ratios to it; skipped with a message where torch cannot be imported.",
+                         flag_values=fv)
     flags.DEFINE_boolean("plain-compile", False, "Also measure each zoo model compiled with a bare "
                          f"model.compile(optimizer, loss) (rows named <model>{PLAIN_SUFFIX}; binary cross-entropy, "
                          "no metric, Keras's default jit_compile, which keras_rnnreg.models.ZooModel resolves like "
@@ -590,9 +884,26 @@ def parse_args(argv=None):
         except ValueError as e:  # it names the valid models
             _flags.fail(PROG, e)
     args.timed = (args.models + ([m + PLAIN_SUFFIX for m in args.models] if args.plain_compile else [])
-                  + ([XLA_REFERENCE] if args.xla_reference else []))
+                  + ([xla_reference_name(args.cell)] if args.xla_reference else []))
+    if (args.memory or args.memory_worker) and keras_backend() != "tensorflow":
+        _flags.fail(PROG, f"--memory measures TensorFlow's allocator; the Keras backend is {keras_backend()}")
     args.jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     return args
+
+
+def keras_backend():
+    import keras
+
+    return keras.backend.backend()
+
+
+def _on_accelerator():
+    """Whether JAX computes on an accelerator (the matmul yardstick counts CPU seconds: not there)."""
+    if keras_backend() != "jax":
+        return False
+    import jax
+
+    return jax.default_backend() != "cpu"
 
 
 def main(argv=None):
@@ -608,13 +919,19 @@ def main(argv=None):
         print(json.dumps(row))
         return row
     command = "python -m benchmarks.throughput " + " ".join(argv)
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    torch_peer = args.torch
+    if torch_peer and (reason := torch_missing()):
+        log(f"--torch: PyTorch cannot be imported ({reason}); the {torch_name(args.cell)} row is skipped")
+        torch_peer = False
     start = time.perf_counter()
-    settings = {k: getattr(args, k)
-                for k in ("batch", "units", "length", "steps", "infer_rounds", "repeats", "seed", "jit_compile")}
+    settings = {k: getattr(args, k) for k in ("batch", "units", "length", "steps", "infer_rounds", "repeats", "seed",
+                                              "jit_compile", "cell", "optimizer")}
     result = measure(args.timed, args.batch, args.units, args.length, args.steps, args.repeats, args.seed,
-                     args.jit_compile, log=lambda s: print(s, file=sys.stderr, flush=True),
-                     infer_rounds=args.infer_rounds)
-    result["matmul"] = matmul_rates(args.batch, args.units)
+                     args.jit_compile, log=log, infer_rounds=args.infer_rounds, cell=args.cell,
+                     optimizer=args.optimizer, torch_peer=torch_peer)
+    if not _on_accelerator():
+        result["matmul"] = matmul_rates(args.batch, args.units)
     memory = memory_settings = None
     if args.memory:
         memory_settings = {"batch": args.memory_batch, "units": args.memory_units, "length": args.length,
@@ -624,10 +941,14 @@ def main(argv=None):
                                 log=lambda s: print(s, file=sys.stderr, flush=True))
     wall = time.perf_counter() - start
     print(format_table(result["rows"]))
+    if "vs_torch" in result:
+        print()
+        print(format_torch_table(result["vs_torch"], torch_name(args.cell)))
     if memory:
         print()
         print(format_memory_table(memory))
-    markdown = to_markdown(result, settings, environment(), command.strip(), wall, memory, memory_settings)
+    markdown = to_markdown(result, settings, environment(torch_peer), command.strip(), wall, memory,
+                           memory_settings)
     if args.output:
         from keras_rnnreg.app import rundir
 

@@ -37,7 +37,7 @@ DEFAULTS = {
                    "models": ALL_MODELS.split(","), "jit_compile": "auto", "xla_reference": True,
                    "plain_compile": False, "memory": False, "memory_units": 400, "memory_batch": 32,
                    "memory_steps": 4, "cpu_allocator": "bfc", "output": str(REPO / "results" / "throughput.md"),
-                   "memory_worker": None,
+                   "memory_worker": None, "cell": "simple", "optimizer": "sgd", "torch": False,
                    "timed": ALL_MODELS.split(",") + ["simplernn_xla"]},
     # Written with absl flags from the start: its defaults as documented in its --help.
     "verify_table1": {"ledger": "results/table1.json", "out": "results/table1_evaluated", "tolerance": 1e-3,

@@ -3,6 +3,7 @@
 import os
 import re
 
+import numpy as np
 import pytest
 
 from benchmarks import throughput
@@ -122,3 +123,93 @@ def test_memory_worker_without_bfc_names_its_measure():
     row = _memory_row("malloc", 64)
     assert row["method"] in ("allocator peak", "VmHWM reset", "ru_maxrss growth")
     assert 100 < row["process_peak_mib"] < 4000
+
+
+def test_gated_rows_measure_against_keras_lstm(tmp_path):
+    """--cell lstm: the zoo models with NoisyLSTM, the baseline and its XLA reference keras.layers.LSTM."""
+    import keras
+
+    from keras_rnnreg import NoisyLSTM
+
+    out = tmp_path / "throughput_lstm.md"
+    argv = ["--batch=2", "--units=4", "--length=5", "--steps=2", "--repeats=1", "--infer-rounds=1",
+            "--models=rnn,rnn_dos", "--cell=lstm", f"--output={out}"]
+    result = throughput.main(argv)
+    rows = result["result"]["rows"]
+    assert [r["model"] for r in rows] == ["lstm", "rnn", "rnn_dos", "lstm_xla"]
+    assert [r["xla"] for r in rows][-1] is True
+    for r in rows:
+        assert r["train_fps"] > 0 and r["infer_fps"] > 0 and r["train_cpu_ratio"] > 0
+    text = out.read_text()
+    assert text.startswith("# Throughput: zoo models vs. keras.layers.LSTM")
+    assert "the zoo models' cell: lstm (baseline `keras.layers.LSTM`)" in text
+    assert "over the LSTM baseline's" in text and "`lstm_xla` is the baseline forced to XLA" in text
+
+    data = throughput.make_datasets(2, 5, 2)
+    for cell, keras_layer in (("lstm", keras.layers.LSTM), ("gru", keras.layers.GRU)):
+        base = throughput.Bench(cell, 4, 0, *data, frames_per_pass=20, cell=cell)
+        assert [type(la) for la in base.model.layers[1:]] == [keras_layer, keras.layers.Dense]
+    zoo = throughput.Bench("rnn_dos", 4, 0, *data, frames_per_pass=20, cell="lstm")
+    hidden = zoo.model.get_layer("hidden")
+    assert isinstance(hidden, NoisyLSTM) and hidden.cell.recurrent_noise_scope == "sequence"
+
+
+def test_torch_flag_without_torch_skips_the_row(monkeypatch, capsys):
+    monkeypatch.setattr(throughput, "torch_missing", lambda: "ModuleNotFoundError: No module named 'torch'")
+    argv = ["--batch=2", "--units=4", "--length=5", "--steps=2", "--repeats=1", "--infer-rounds=1",
+            "--models=rnn", "--no-xla-reference", "--torch", "--output="]
+    result = throughput.main(argv)
+    assert [r["model"] for r in result["result"]["rows"]] == ["simplernn", "rnn"]
+    assert "vs_torch" not in result["result"] and "PyTorch" not in result["markdown"]
+    assert ("--torch: PyTorch cannot be imported (ModuleNotFoundError: No module named 'torch'); "
+            "the torch.nn.RNN row is skipped") in capsys.readouterr().err
+
+
+def test_torch_peer_row_and_ratios(tmp_path):
+    torch = pytest.importorskip("torch")
+    out = tmp_path / "throughput_torch.md"
+    argv = ["--batch=2", "--units=4", "--length=5", "--steps=2", "--repeats=2", "--infer-rounds=1",
+            "--models=rnn,rnn_dos", "--no-xla-reference", "--torch", "--optimizer=adam", f"--output={out}"]
+    result = throughput.main(argv)["result"]
+    rows = {r["model"]: r for r in result["rows"]}
+    assert list(rows) == ["simplernn", "rnn", "rnn_dos", "torch.nn.RNN"]
+    assert rows["torch.nn.RNN"]["train_fps"] > 0 and rows["torch.nn.RNN"]["infer_ratio"] > 0
+    vs = {r["model"]: r for r in result["vs_torch"]}
+    assert list(vs) == ["simplernn", "rnn", "rnn_dos"]
+    assert all(v > 0 for r in vs.values() for k, v in r.items() if k != "model")
+    text = out.read_text()
+    assert "## Against PyTorch's torch.nn.RNN" in text and "Adam, learning rate 0.001" in text
+    assert f"PyTorch {torch.__version__}" in text
+    assert "| rnn_dos |" in text.split("## Against PyTorch's torch.nn.RNN")[1]
+
+
+def test_torch_peer_trains_on_the_keras_loss():
+    """The peer's loss is NoteNLL's frame NLL (weighted mean over frames), and its training pass learns."""
+    torch = pytest.importorskip("torch")
+    import keras
+
+    from keras_rnnreg import NoteNLL
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 2, (3, 7, 88)).astype(np.float32)
+    y = (rng.random((3, 7, 88)) < 0.1).astype(np.float32)
+    w = (rng.random((3, 7)) < 0.7).astype(np.float32)
+    expected = float(NoteNLL()(y, keras.ops.sigmoid(logits), sample_weight=w))
+    got = float(throughput.TorchBench.loss(*map(torch.from_numpy, (logits, y, w))))
+    assert abs(got - expected) < 1e-4 * abs(expected)
+
+    x, y, w = throughput.make_batches(batch=4, length=20, steps=2, seed=0)
+    for cell in ("simple", "lstm"):
+        bench = throughput.TorchBench(cell, 16, 0, x, y, w, batch=4, infer_rounds=2, optimizer="adam", device="cpu")
+        assert bench.name == throughput.torch_name(cell) and len(bench.infer_batches) == 4
+
+        def loss():
+            with torch.no_grad():
+                return sum(float(bench.loss(bench.out(bench.rnn(a)[0]), b, c)) for a, b, c in bench.train_batches)
+
+        before = loss()
+        for _ in range(5):
+            bench.train_once()
+        assert loss() < before
+        outputs = bench._infer_pass()
+        assert len(outputs) == 4 and tuple(outputs[0].shape) == (4, 20, 88)

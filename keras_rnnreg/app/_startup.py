@@ -95,7 +95,15 @@ def start_command():
     process that already imported TensorFlow (a script, a test) keeps its own.
     """
     if "tensorflow" not in sys.modules:
-        import_tensorflow_quietly()
+        try:
+            import_tensorflow_quietly()
+        except ImportError:
+            # A JAX machine without TensorFlow (the GPU check's): the commands run
+            # on the NumPy pipeline there.
+            import keras
+
+            if keras.backend.backend() == "tensorflow":
+                raise
     import keras_rnnreg
 
     keras_rnnreg._register_layers()

@@ -1,0 +1,204 @@
+"""The GPU check: throughput on the GPU and a short KerasTuner search, under JAX, without TensorFlow.
+
+Run through ``benchmarks/gpu_check.sh`` on a machine with JAX (CUDA), PyTorch
+and no network: the script installs the project and the pure-Python packages
+it needs from the wheels that ``benchmarks/make_gpu_wheels.sh`` put into
+``.whl/``, then runs ``python -m benchmarks.gpu_check`` (``--help`` for the
+flags), which
+
+1. checks what it needs (the JAX backend, a GPU that JAX sees, the packages;
+   TensorFlow is not needed) and says what is missing in one line;
+2. measures every zoo model against ``keras.layers.SimpleRNN`` on the GPU with
+   :mod:`benchmarks.throughput` (and ``torch.nn.RNN`` with cuDNN where PyTorch
+   is installed), writing ``results/throughput_gpu.md``;
+3. runs a 4-trial random search of ``rnn_dos`` on JSB Chorales
+   (:func:`keras_rnnreg.tuning.search.run_search`, NumPy ``PyDataset``
+   pipelines) and prints its summary.
+
+The default sizes keep the whole check under 8 minutes on one H100: short
+timed passes (20 batches, 3 repeats) and a short search (20 epochs a trial,
+patience 5). Every part also runs on a CPU with ``--norequire-gpu`` and small
+sizes, which is how ``tests/test_gpu_check.py`` tests it.
+"""
+
+import os
+import sys
+import tempfile
+import time
+
+# Before Keras is imported: the check is of the JAX backend. JAX must not take
+# most of the GPU's memory at start-up, or PyTorch's peer could not run beside it.
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+from absl import flags  # noqa: E402
+
+from benchmarks import _flags  # noqa: E402
+
+PROG = "python -m benchmarks.gpu_check"
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUTPUT = os.path.join(REPO_ROOT, "results", "throughput_gpu.md")
+#: Modules the check imports, and the wheel that brings each (make_gpu_wheels.sh).
+REQUIRED = {"jax": "jax (with its CUDA plugin)", "keras": "keras", "optree": "optree", "namex": "namex",
+            "keras_tuner": "keras-tuner (and kt-legacy)", "keras_rnnreg": "keras_rnnreg",
+            "scipy": "scipy", "absl": "absl-py", "h5py": "h5py"}
+#: Wall-clock budget of the whole check with its default sizes (issue 31: under 8 minutes).
+BUDGET_S = 480
+
+
+class CheckError(Exception):
+    """Something the check needs is missing: one line, exit status 1."""
+
+
+def define_flags(fv):
+    flags.DEFINE_string("output", DEFAULT_OUTPUT, "Markdown report of the throughput ('' for none).", flag_values=fv)
+    flags.DEFINE_boolean("require-gpu", True, "Fail unless JAX computes on a GPU (--norequire-gpu: run on what "
+                         "there is, e.g. the CPU in the tests).", flag_values=fv)
+    flags.DEFINE_boolean("throughput", True, "Measure the throughput (--nothroughput: skip).", flag_values=fv)
+    flags.DEFINE_boolean("search", True, "Run the search (--nosearch: skip).", flag_values=fv)
+    flags.DEFINE_boolean("torch", True, "Time PyTorch's peer where torch can be imported (--notorch: never).",
+                         flag_values=fv)
+    flags.DEFINE_string("models", None, "Comma-separated zoo models of the throughput (default: all ten).",
+                        flag_values=fv)
+    flags.DEFINE_integer("batch", 32, "Throughput: sequences per batch.", flag_values=fv)
+    flags.DEFINE_integer("units", 200, "Throughput: hidden units.", flag_values=fv)
+    flags.DEFINE_integer("length", 100, "Throughput: sequence length.", flag_values=fv)
+    flags.DEFINE_integer("steps", 20, "Throughput: batches per timed pass.", flag_values=fv)
+    flags.DEFINE_integer("repeats", 3, "Throughput: timed repeats.", flag_values=fv)
+    flags.DEFINE_integer("infer-rounds", 2, "Throughput: times an inference pass goes over the batches.",
+                         flag_values=fv)
+    flags.DEFINE_enum("optimizer", "adam", ["sgd", "adam"], "Throughput: optimizer of every row.", flag_values=fv)
+    flags.DEFINE_string("model", "rnn_dos", "Search: zoo model.", flag_values=fv)
+    flags.DEFINE_string("dataset", "jsb_chorales", "Search: dataset (the packaged files; no network).",
+                        flag_values=fv)
+    flags.DEFINE_integer("trials", 4, "Search: trials.", flag_values=fv)
+    flags.DEFINE_integer("epochs", 20, "Search: maximum epochs a trial.", flag_values=fv)
+    flags.DEFINE_integer("patience", 5, "Search: early-stopping patience.", flag_values=fv)
+    flags.DEFINE_integer("search-batch", 8, "Search: windows per batch.", flag_values=fv)
+    flags.DEFINE_integer("seed", 0, "Seed of the throughput data and of the search.", flag_values=fv)
+    flags.DEFINE_string("search-dir", None, "Search folder (default: a fresh temporary folder).", flag_values=fv)
+    for split in ("train", "valid", "test"):
+        flags.DEFINE_integer(f"max-{split}-sequences", None, f"Search: only the first N {split} sequences "
+                             "(the tests' tiny search).", flag_values=fv)
+
+
+def parse_args(argv=None):
+    return _flags.parse(PROG, __doc__.split("\n")[0], define_flags, sys.argv[1:] if argv is None else argv)
+
+
+def log(message):
+    print(f"gpu_check: {message}", file=sys.stderr, flush=True)
+
+
+def preflight(require_gpu, want_torch):
+    """Check the backend, the packages and the GPU; return ``(device words, torch usable)``."""
+    import importlib
+
+    for module, wheel in REQUIRED.items():
+        try:
+            importlib.import_module(module)
+        except Exception as e:  # a missing package, or one that fails to load (a wrong-Python wheel)
+            raise CheckError(f"cannot import {module} ({type(e).__name__}: {e}); install the {wheel} wheel "
+                             "(benchmarks/make_gpu_wheels.sh puts the project's into .whl/)") from None
+    import jax
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise CheckError(f"the Keras backend is {keras.backend.backend()!r}; the check is of JAX "
+                         "(unset KERAS_BACKEND or set it to jax)")
+    devices = jax.devices()
+    gpus = [d for d in devices if d.platform == "gpu"]
+    if require_gpu and not gpus:
+        raise CheckError(f"JAX sees no GPU (devices: {', '.join(map(str, devices))}; is its CUDA plugin "
+                         "installed?); --norequire-gpu runs on the CPU")
+    where = f"{len(gpus)} GPU ({gpus[0].device_kind})" if gpus else f"no GPU ({devices[0].platform})"
+    use_torch = False
+    if want_torch:
+        from benchmarks.throughput import torch_missing
+
+        reason = torch_missing()
+        if reason:
+            log(f"PyTorch cannot be imported ({reason}): no torch.nn.RNN row")
+        else:
+            import torch
+
+            use_torch = True
+            if gpus and not torch.cuda.is_available():
+                raise CheckError("JAX sees a GPU but PyTorch does not (torch.cuda.is_available() is False)")
+    import keras_rnnreg
+
+    tf = sys.modules.get("tensorflow")
+    log(f"JAX {jax.__version__} on {where}, Keras {keras.__version__}, "
+        f"TensorFlow {'not used' if tf is None else 'imported (not needed)'}, "
+        f"keras_rnnreg {keras_rnnreg.__version__} from {os.path.dirname(keras_rnnreg.__file__)}")
+    return where, use_torch
+
+
+def run_throughput(args, use_torch):
+    from benchmarks import throughput
+
+    argv = [f"--batch={args.batch}", f"--units={args.units}", f"--length={args.length}", f"--steps={args.steps}",
+            f"--repeats={args.repeats}", f"--infer-rounds={args.infer_rounds}", f"--seed={args.seed}",
+            f"--optimizer={args.optimizer}", f"--output={args.output}"]
+    if args.models:
+        argv.append(f"--models={args.models}")
+    if use_torch:
+        argv.append("--torch")
+    return throughput.main(argv)
+
+
+def run_search(args):
+    import keras_rnnreg
+    from keras_rnnreg.app import fitting
+    from keras_rnnreg.tuning.search import SearchSettings
+    from keras_rnnreg.tuning.search import run_search as search
+
+    keras_rnnreg._register_layers()
+    directory = args.search_dir or tempfile.mkdtemp(prefix="gpu_check_search_")
+    settings = SearchSettings(
+        model=args.model, directory=directory, dataset=args.dataset, trials=args.trials, epochs=args.epochs,
+        patience=args.patience, seed=args.seed, batch_size=args.search_batch, overwrite=True,
+        max_train_sequences=args.max_train_sequences, max_valid_sequences=args.max_valid_sequences,
+        max_test_sequences=args.max_test_sequences,
+    )
+    # The pipeline the search trains on: without TensorFlow, NumPy PyDatasets.
+    splits = fitting.load_splits(args.dataset, None, max_train_sequences=args.max_train_sequences,
+                                 max_valid_sequences=args.max_valid_sequences,
+                                 max_test_sequences=args.max_test_sequences)
+    train, _ = fitting.window_datasets(splits, settings.window, settings.batch_size, settings.seed)
+    x, y, w = train[0] if hasattr(train, "__getitem__") else next(iter(train))
+    log(f"search pipeline: {type(train).__name__}, first batch {tuple(x.shape)} {tuple(y.shape)} {tuple(w.shape)}")
+    summary = search(settings)
+    with open(os.path.join(directory, "summary.md")) as f:
+        print(f.read())
+    best = summary.get("best") or {}
+    if summary.get("error") or not best or best.get("test_error"):
+        raise CheckError(f"the search failed: {summary.get('error') or best.get('test_error') or 'no trial ended'}")
+    return summary
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    start = time.perf_counter()
+    try:
+        where, use_torch = preflight(args.require_gpu, args.torch)
+        result = summary = None
+        if args.throughput:
+            t0 = time.perf_counter()
+            result = run_throughput(args, use_torch)
+            log(f"throughput on {where}: {time.perf_counter() - t0:.0f} s"
+                + (f", report {args.output}" if args.output else ""))
+        if args.search:
+            t0 = time.perf_counter()
+            summary = run_search(args)
+            log(f"search: {time.perf_counter() - t0:.0f} s")
+    except CheckError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    wall = time.perf_counter() - start
+    log(f"done in {wall:.0f} s" + (f" (over the {BUDGET_S} s budget)" if wall > BUDGET_S else ""))
+    return {"throughput": result, "search": summary, "seconds": wall, "device": where}
+
+
+if __name__ == "__main__":
+    main()
