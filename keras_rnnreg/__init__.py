@@ -13,7 +13,9 @@ Reusable Keras 3 layers implementing the regularizers of Ognawala & Bayer (2014)
 - :class:`WeightNoise`: the weight-noise mechanism all of them use.
 - :class:`NoisyDense`: output map with per-time-step weight noise (RNN-FF).
 - :class:`FastDropoutSimpleRNN`, :class:`FastDropoutSimpleRNNCell`,
-  :class:`FastDropoutDense`: fast dropout.
+  :class:`FastDropoutDense`: fast dropout; :class:`FastDropoutLSTM`, :class:`FastDropoutGRU`
+  and their cells :class:`FastDropoutLSTMCell`, :class:`FastDropoutGRUCell`: fast
+  dropout through the gates.
 - :class:`SparseGaussian`, :class:`SpectralRadius`, :class:`SparsifyColumns`: initializers.
 - :class:`NoteNLL`, :class:`FrameNLL`: the paper's loss and metric.
 - :class:`RMSpropNesterov`: RMSprop with Nesterov momentum as the authors' climin computes it.
@@ -46,6 +48,10 @@ _PUBLIC = {
     "NoisyLSTM": "keras_rnnreg.rnn.noisy_gated",
     "FastDropoutDense": "keras_rnnreg.rnn.fast_dropout",
     "FastDropoutSimpleRNN": "keras_rnnreg.rnn.fast_dropout",
+    "FastDropoutGRU": "keras_rnnreg.rnn.fast_dropout_gated",
+    "FastDropoutGRUCell": "keras_rnnreg.rnn.fast_dropout_gated",
+    "FastDropoutLSTM": "keras_rnnreg.rnn.fast_dropout_gated",
+    "FastDropoutLSTMCell": "keras_rnnreg.rnn.fast_dropout_gated",
     "SparseGaussian": "keras_rnnreg.rnn.initializers",
     "SparsifyColumns": "keras_rnnreg.rnn.initializers",
     "SpectralRadius": "keras_rnnreg.rnn.initializers",

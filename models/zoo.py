@@ -16,6 +16,7 @@ import keras
 
 from keras_rnnreg.rnn.choices import AUTHORS_COMPUTATIONS
 from keras_rnnreg.rnn.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
+from keras_rnnreg.rnn.fast_dropout_gated import FastDropoutGRU, FastDropoutLSTM
 from keras_rnnreg.rnn.initializers import SparseGaussian, SparsifyColumns, SpectralRadius
 from keras_rnnreg.rnn.noisy_dense import NoisyDense
 from keras_rnnreg.rnn.noisy_gated import NoisyGRU, NoisyLSTM
@@ -37,15 +38,7 @@ NUM_NOTES = 88
 
 # The hidden layer of each recurrence and cell.
 _NOISY_LAYERS = {"simple": NoisySimpleRNN, "lstm": NoisyLSTM, "gru": NoisyGRU}
-
-
-def _fast_dropout_layer(cell):
-    # TEMPORARY lazy import until keras_rnnreg.rnn.fast_dropout_gated lands.
-    if cell == "simple":
-        return FastDropoutSimpleRNN
-    from keras_rnnreg.rnn import fast_dropout_gated
-
-    return {"lstm": fast_dropout_gated.FastDropoutLSTM, "gru": fast_dropout_gated.FastDropoutGRU}[cell]
+_FAST_DROPOUT_LAYERS = {"simple": FastDropoutSimpleRNN, "lstm": FastDropoutLSTM, "gru": FastDropoutGRU}
 
 
 def _validate(name, hp):
@@ -201,7 +194,7 @@ def get(name, **overrides):
         if initialization == "authors":
             init, output_init = _authors_fd_initializers(hp, seed)
         fd_kwargs = {"variant": variant} if hp["cell"] == "simple" else {}
-        moments = _fast_dropout_layer(hp["cell"])(
+        moments = _FAST_DROPOUT_LAYERS[hp["cell"]](
             hp["units"], input_rate=hp["input_dropout"], hidden_rate=hp["hidden_dropout"],
             name="hidden", **fd_kwargs, **init,
         )(inputs)

@@ -11,6 +11,9 @@ Laid out as Keras keeps ``keras/src/layers/rnn/``:
 - :mod:`~keras_rnnreg.rnn.noisy_gated`: :class:`NoisyLSTM`, :class:`NoisyGRU`, their layers.
 - :mod:`~keras_rnnreg.rnn.noisy_simple_rnn`, :mod:`~keras_rnnreg.rnn.fast_dropout`:
   the sequence layers, ``keras.layers.RNN`` subclasses with a fused fast path.
+- :mod:`~keras_rnnreg.rnn.fast_dropout_gated`: :class:`FastDropoutLSTMCell`,
+  :class:`FastDropoutGRUCell` and their layers :class:`FastDropoutLSTM`, :class:`FastDropoutGRU`
+  (fast dropout through the gates).
 - :mod:`~keras_rnnreg.rnn.noisy_dense`: :class:`NoisyDense` (RNN-FF's ``W_ho``).
 - :mod:`~keras_rnnreg.rnn.recurrence`: the hand-written loops with custom gradients.
 - :mod:`~keras_rnnreg.rnn.initializers`: :class:`SparseGaussian`, :class:`SpectralRadius`, :class:`SparsifyColumns`.
