@@ -167,12 +167,13 @@ class Ledger:
 
     def add(self, record, render):
         """Append ``record`` (replacing one with the same key) and re-render the table."""
-        key = {k: record.get(k) for k in ("kind", "model", "dataset", "seed", "recipe", "variant")}
+        # ``cell``: the gated protocol's records (benchmarks.gated_protocol); absent in Table 1's.
+        key = {k: record.get(k) for k in ("kind", "model", "cell", "dataset", "seed", "recipe", "variant")}
         with self._locked():
             records = [r for r in self.read() if {k: r.get(k) for k in key} != key]
             records.append(record)
-            records.sort(key=lambda r: (r["kind"], r["model"], r.get("variant") or "", DATASETS.index(r["dataset"]),
-                                        r.get("seed", -1)))
+            records.sort(key=lambda r: (r["kind"], r["model"], r.get("cell") or "", r.get("variant") or "",
+                                        DATASETS.index(r["dataset"]), r.get("seed", -1)))
             rundir.atomic_write_text(self.path, json.dumps(records, indent=1, sort_keys=True) + "\n")
             render(records)
 

@@ -16,15 +16,20 @@ import sys
 import pytest
 from absl import flags
 
-from benchmarks import _flags, reproduce_table1, table1_protocol, throughput, toy_loss_surface, verify_table1
+from benchmarks import _flags, gated_protocol, reproduce_table1, table1_protocol, throughput, toy_loss_surface, verify_table1
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SCRIPTS = {"reproduce_table1": reproduce_table1, "table1_protocol": table1_protocol, "throughput": throughput,
-           "toy_loss_surface": toy_loss_surface, "verify_table1": verify_table1}
+           "toy_loss_surface": toy_loss_surface, "verify_table1": verify_table1, "gated_protocol": gated_protocol}
 ALL_MODELS = "rnn,rnn_fd,rnn_nbr,rnn_n,rnn_ns,rnn_mn,rnn_mns,rnn_do,rnn_dos,rnn_ff"
 
 #: The argparse versions' settings for an empty command line.
 DEFAULTS = {
+    "gated_protocol": {"stage": "all", "cells": ["lstm", "gru"], "models": [], "seeds": [0, 1, 2],
+                       "seeds_other": [0], "n_best": 2, "trials": 20, "search_epochs": 200, "search_patience": 20,
+                       "search_seed": 1, "batch_size": 8, "max_epochs": 200, "patience": 20, "fixed": {},
+                       "range": [], "runs_root": "runs/gated", "out": "results/gated", "data_dir": None,
+                       "max_sequences": None},
     "reproduce_table1": {"models": ALL_MODELS, "datasets": "jsb_chorales", "epochs": 60, "patience": 10, "seed": 0,
                          "units": None, "runs_root": "runs/table1", "out": "results/table1.md", "data_dir": None},
     "table1_protocol": {"models": ALL_MODELS, "datasets": "jsb_chorales,nottingham,piano_midi,musedata",
