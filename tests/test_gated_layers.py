@@ -154,20 +154,22 @@ def _both_loops(layer, x, **kwargs):
 # -- the fused loop = the cell loop ----------------------------------------------------
 
 
-@pytest.mark.parametrize("masked_backwards", [False, True], ids=["plain", "masked_backwards"])
+@pytest.mark.parametrize("masked_backwards", [False, "backwards", True], ids=["plain", "backwards", "masked_backwards"])
 @pytest.mark.parametrize("noise", list(NOISE))
 @pytest.mark.parametrize("kind", ["lstm", "gru", "gru_reset_before"])
 def test_fused_loop_equals_cell_loop(kind, noise, masked_backwards):
+    # Unmasked, LSTM and GRU (reset_after) run gated_recurrence's hand-written loops;
+    # the rest run Keras's loop.
     cls, _, kwargs = KINDS[kind]
-    layer = _built(cls(H, **kwargs, **NOISE[noise], seed=3, go_backwards=masked_backwards))
+    layer = _built(cls(H, **kwargs, **NOISE[noise], seed=3, go_backwards=bool(masked_backwards)))
     x = _x()
-    mask = _mask() if masked_backwards else None
+    mask = _mask() if masked_backwards is True else None
     fused, loop = _both_loops(layer, x, mask=mask)
     _assert_same(fused, loop)
     # The draws matter: training differs from inference (clean weights, no dropout).
     clean = _np(layer(x, mask=mask, training=False))
     assert np.abs(fused[0][0] - clean).max() > 1e-2
-    if masked_backwards:
+    if masked_backwards is True:
         # A masked step keeps the state: the output repeats the previous one.
         # Outputs run in processing order. Row 1 is padded after step 4: going backwards
         # those steps come first and keep h0 = 0. Row 3's hole (step 3) is processed fourth.
@@ -175,6 +177,32 @@ def test_fused_loop_equals_cell_loop(kind, noise, masked_backwards):
         np.testing.assert_allclose(out[1, :3], 0.0, atol=1e-7)
         np.testing.assert_allclose(out[3, 3], out[3, 2], atol=1e-7)
         assert np.abs(out[3, 4] - out[3, 3]).max() > 1e-3
+
+
+@pytest.mark.parametrize("noise", ["none", "dropconnect_step", "dropconnect_sequence", "exact_step",
+                                   "additive_step", "multiplicative_step"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "gru_reset_before"])
+def test_which_loop_runs(kind, noise, monkeypatch):
+    """The hand-written loops run unmasked with matrix draws, with tanh / sigmoid, LSTM and GRU (reset_after)."""
+    from keras_rnnreg.rnn import gated_recurrence
+
+    calls = []
+    for name in ("lstm_recurrence", "gru_recurrence"):
+        original = getattr(gated_recurrence, name)
+        monkeypatch.setattr(gated_recurrence, name, lambda *a, _f=original, **k: calls.append(1) or _f(*a, **k))
+    cls, _, kwargs = KINDS[kind]
+    layer = _built(cls(H, **kwargs, **NOISE.get(noise, {}), seed=3))
+    x = _x()
+    layer(x, training=True)
+    # Per-step matrices on JAX: Keras's loop (it measured faster there).
+    per_step_matrices = noise in ("dropconnect_step", "exact_step") and BACKEND == "jax"
+    expected = FUSED and kind != "gru_reset_before" and not per_step_matrices
+    assert len(calls) == int(expected)
+    layer(x, mask=_mask(), training=True)
+    assert len(calls) == int(expected)  # masks: Keras's loop
+    other = _built(cls(H, **kwargs, activation="relu", seed=3))
+    other(x, training=True)
+    assert len(calls) == int(expected)  # another activation: Keras's loop
 
 
 def test_noise_drawn_anew_at_every_pass():

@@ -16,6 +16,7 @@ Laid out as Keras keeps ``keras/src/layers/rnn/``:
   (fast dropout through the gates).
 - :mod:`~keras_rnnreg.rnn.noisy_dense`: :class:`NoisyDense` (RNN-FF's ``W_ho``).
 - :mod:`~keras_rnnreg.rnn.recurrence`: the hand-written loops with custom gradients.
+- :mod:`~keras_rnnreg.rnn.gated_recurrence`: the LSTM and GRU loops with custom gradients.
 - :mod:`~keras_rnnreg.rnn.initializers`: :class:`SparseGaussian`, :class:`SpectralRadius`, :class:`SparsifyColumns`.
 
 Everything here is also importable from :mod:`keras_rnnreg` itself.

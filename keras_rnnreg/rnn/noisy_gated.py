@@ -10,20 +10,22 @@ gradients.
 The fused loop: the input projection ``x_t W*_ih (+ b)`` of every step is one
 matmul (per-step input noise drawn for all steps first, per-sequence input
 noise applied to ``W_ih`` once); the recurrent kernel is perturbed once per
-pass for per-sequence noise, and for per-step noise the draws of all steps are
-sliced per step inside the loop. The loop itself is Keras's backend RNN loop
-(``tf.while_loop`` / ``lax.scan``, which also does masking and
-``go_backwards``) over a lean step: one recurrent matmul and the gates, no
-cell call, no per-step input matmul. Its gradient is the backend's autodiff
-through that loop. (Unlike the tanh loops of
-:mod:`keras_rnnreg.rnn.recurrence` it is not XLA-compiled on TensorFlow:
-autodiff through a compiled while loop is not supported there, and a gated
-loop with a hand-written backward pass is not written yet.)
+pass for per-sequence noise, and per-step noise is drawn for all steps before
+the loop. Unmasked, with ``tanh`` / ``sigmoid`` (the defaults) and, for the
+GRU, ``reset_after=True``, the recurrence is one of the hand-written loops of
+:mod:`keras_rnnreg.rnn.gated_recurrence` (custom backward pass, weight
+gradients as one contraction over all steps, XLA-compiled on TensorFlow).
+Otherwise it is Keras's backend RNN loop (``tf.while_loop`` / ``lax.scan``,
+which also does masking and ``go_backwards``) over a lean step: one
+recurrent matmul and the gates, no cell call, no per-step input matmul, with
+the backend's autodiff through it (not XLA-compiled on its own on TensorFlow:
+autodiff through a compiled while loop is not supported there).
 """
 
 import keras
 from keras import ops
 
+from keras_rnnreg.rnn import gated_recurrence
 from keras_rnnreg.rnn.gated import NoisyGRUCell, NoisyLSTMCell, _slice_draw
 from keras_rnnreg.rnn.noisy_simple_rnn import FusedLoopRNN, NoisySimpleRNN, forward_to_cell
 
@@ -105,7 +107,18 @@ class _NoisyGatedRNN(FusedLoopRNN):
         if draw is not None and noise.per_sequence:
             # One W*_hh for the whole pass: the loop is the plain one.
             kernel, draw = noise.noisy_kernels(kernel, draw), None
-        elif draw is not None:
+        if mask is None and self._hand_written_loop():
+            # W*_hh is one matrix, one per step (DropConnect, exact noise), or one
+            # with per-step pre-activation noise (local reparameterization).
+            if draw is None:
+                return self._hand_written(pre, kernel, initial_state)
+            if "eps" in draw:
+                return self._hand_written(pre, kernel, initial_state, draw["eps"], noise.level, noise.kind)
+            if keras.backend.backend() == "tensorflow":
+                # On JAX the (T, H, G) matrices and their gradient measured slower
+                # than masking inside Keras's loop (benchmarks/profile_gated.py).
+                return self._hand_written(pre, noise.noisy_kernels(kernel, draw), initial_state)
+        if draw is not None:
             # Keras's loop slices its inputs along axis 1: put the step axis there.
             names = tuple(sorted(draw))
             per_step = tuple(ops.swapaxes(draw[name], 0, 1) for name in names)
@@ -126,6 +139,29 @@ class _NoisyGatedRNN(FusedLoopRNN):
 
         # Keras's own loop (masking, go_backwards, the outputs), over the lean step.
         return self._run_cell_loop(step, (pre, *per_step), initial_state, mask, sequences.shape[1])
+
+    def _hand_written_loop(self):
+        """Whether the loops of :mod:`keras_rnnreg.rnn.gated_recurrence` compute this layer's step."""
+        cell = self.cell
+        return cell.activation is keras.activations.tanh and cell.recurrent_activation is keras.activations.sigmoid
+
+    def _hand_written(self, pre, kernels, initial_state, eps=None, stddev=0.0, mode=None):
+        """The unmasked fused loop as one call of :mod:`~keras_rnnreg.rnn.gated_recurrence`."""
+        pre, _ = self._time_major(pre, None)
+        if self.go_backwards:
+            # Keras's loop reverses the per-step draws with the inputs.
+            if len(kernels.shape) == 3:
+                kernels = ops.flip(kernels, 0)
+            if eps is not None:
+                eps = ops.flip(eps, 0)
+        lrt = {} if eps is None else {"eps": eps, "stddev": stddev, "mode": mode}
+        states = self._recurrence(pre, kernels, list(initial_state), lrt)
+        last, outputs = self._outputs(states[0], None)
+        return last, outputs, [s[-1] for s in states]
+
+    def _recurrence(self, pre, kernels, initial_state, lrt):
+        """The time-major states ``(hs, ...)`` of every step (``lrt``: per-step noise arguments)."""
+        raise NotImplementedError
 
     def _add_input_bias(self, pre):
         """``pre`` plus the bias the cell adds to the input projection (per layer)."""
@@ -166,12 +202,22 @@ _PATHS_DOC = """
     - per-step noise on ``W_ih``: the draws of all steps (local
       reparameterization ``eps``, DropConnect masks or exact matrices), then
       one batched input projection.
-    - per-step noise on ``W_hh``: the draws of all steps before the loop, each
-      step's slice applied inside it (the pre-activation noise of local
-      reparameterization, or the step's masked / perturbed matrix).
+    - per-step noise on ``W_hh``: the draws of all steps before the loop
+      (the pre-activation noise of local reparameterization, or the masked /
+      perturbed matrix of every step), each step's applied inside it.
 
-    The handover of a perturbed kernel to cuDNN is not done here: on a GPU
-    the fused loop runs as Keras's backend loop, as on a CPU."""
+    The gated loop itself: without a mask, with ``tanh`` / ``sigmoid``
+    activations (the defaults) and, for ``NoisyGRU``, ``reset_after=True``
+    (the default), a hand-written loop with its own backward pass
+    (:mod:`keras_rnnreg.rnn.gated_recurrence`; XLA-compiled on TensorFlow),
+    for every noise kind and scope except, on JAX, per-step DropConnect and
+    exact per-step noise on ``W_hh``; with those, a mask, other activations
+    or ``reset_after=False``, Keras's backend loop over a lean step, with the
+    backend's autodiff.
+
+    The handover of a perturbed kernel to cuDNN is not done: on a GPU the
+    fused loop runs as on a CPU (Keras's cuDNN LSTM/GRU for JAX is private
+    API, ``keras.src.backend.jax.rnn``)."""
 
 
 @keras.saving.register_keras_serializable(package="keras_rnnreg")
@@ -303,6 +349,9 @@ class NoisyLSTM(_NoisyGatedRNN):
 
     def _add_input_bias(self, pre):
         return pre if self.cell.bias is None else pre + self.cell.bias
+
+    def _recurrence(self, pre, kernels, initial_state, lrt):
+        return gated_recurrence.lstm_recurrence(pre, kernels, *initial_state, **lrt)
 
     def _gates(self, states, pre_t, recurrent):
         cell = self.cell
@@ -450,6 +499,14 @@ class NoisyGRU(_NoisyGatedRNN):
             return pre
         # Keras's layout: with reset_after, row 0 is the input bias, row 1 the recurrent one.
         return pre + (bias[0] if self.cell.reset_after else bias)
+
+    def _hand_written_loop(self):
+        return self.cell.reset_after and super()._hand_written_loop()
+
+    def _recurrence(self, pre, kernels, initial_state, lrt):
+        bias = self.cell.bias
+        recurrent_bias = ops.zeros((3 * self.cell.units,), pre.dtype) if bias is None else bias[1]
+        return (gated_recurrence.gru_recurrence(pre, kernels, recurrent_bias, *initial_state, **lrt),)
 
     def _gates(self, states, pre_t, recurrent):
         cell = self.cell
