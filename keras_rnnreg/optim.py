@@ -71,7 +71,8 @@ def prefers_whole_model_xla(model):
     """Whether ``jit_compile="auto"`` compiles ``model``'s train/predict steps with XLA.
 
     Keras's own ``"auto"`` never uses XLA on a CPU-only TensorFlow machine. For
-    models built on :class:`~keras_rnnreg.NoisySimpleRNN` whole-model XLA is
+    models built on :class:`~keras_rnnreg.NoisySimpleRNN` and NoisyLSTM / NoisyGRU
+    (gated loops: benchmarks/profile_gated.py) whole-model XLA is
     faster there too: one compiled program per step instead of a graph of small
     ops around the compiled recurrence loops (``python -m benchmarks.throughput``
     with ``--jit-compile true`` vs ``false``; results/throughput.md). Models with
@@ -82,6 +83,7 @@ def prefers_whole_model_xla(model):
     recurrence loops.
     """
     from keras_rnnreg.rnn.fast_dropout import FastDropoutDense, FastDropoutSimpleRNN
+    from keras_rnnreg.rnn.noisy_gated import NoisyGRU, NoisyLSTM
     from keras_rnnreg.rnn.noisy_simple_rnn import NoisySimpleRNN
 
     if keras.backend.backend() != "tensorflow":
@@ -89,7 +91,7 @@ def prefers_whole_model_xla(model):
     layers = list(iter_layers(model))
     if any(isinstance(layer, (FastDropoutSimpleRNN, FastDropoutDense)) for layer in layers):
         return False
-    return any(isinstance(layer, NoisySimpleRNN) for layer in layers)
+    return any(isinstance(layer, (NoisySimpleRNN, NoisyLSTM, NoisyGRU)) for layer in layers)
 
 
 def compile_model(model, optimizer="sgd", learning_rate=1e-3, momentum=0.9, clipnorm=None,

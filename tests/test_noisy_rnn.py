@@ -183,3 +183,25 @@ def test_get_config_round_trip():
     )
     clone = NoisySimpleRNN.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+
+
+def test_dropconnect_masks_are_bernoulli_independent_and_reproducible():
+    """The hashed 16-bit DropConnect masks: rate, no correlation between neighbours, steps or halves; seeded."""
+    from keras_rnnreg.rnn.weight_noise import dropconnect_keep_mask
+
+    rate, shape = 0.2, (50, 120, 121)  # odd width: the high halves are cut
+    masks = keras.ops.convert_to_numpy(dropconnect_keep_mask(shape, rate, keras.random.SeedGenerator(5)))
+    assert masks.shape == shape and masks.dtype == bool
+    n = masks.size
+    # Dropped fraction within 5 standard errors of the rate.
+    assert abs((1.0 - masks.mean()) - rate) < 5 * np.sqrt(rate * (1 - rate) / n)
+    x = masks.astype(np.float64) - masks.mean()
+    var = x.var()
+    # Correlation of neighbours across columns, rows and steps, and of the two
+    # halves of a word (columns j and j + 61): 0 within 5 / sqrt(pairs).
+    for a, b in ((x[..., 1:], x[..., :-1]), (x[:, 1:], x[:, :-1]), (x[1:], x[:-1]), (x[..., :60], x[..., 61:])):
+        assert abs((a * b).mean() / var) < 5 / np.sqrt(a.size)
+    again = keras.ops.convert_to_numpy(dropconnect_keep_mask(shape, rate, keras.random.SeedGenerator(5)))
+    np.testing.assert_array_equal(masks, again)
+    other = keras.ops.convert_to_numpy(dropconnect_keep_mask(shape, rate, keras.random.SeedGenerator(6)))
+    assert 0.6 < (masks == other).mean() < 0.72  # independent masks agree w.p. 0.8^2 + 0.2^2 = 0.68
