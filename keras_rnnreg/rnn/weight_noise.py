@@ -81,7 +81,7 @@ def dropconnect_keep_mask(shape, rate, seed_generator):
     """Boolean mask of kept weights, each kept with probability ``1 - rate``.
 
     Drawn from 16-bit uniform integers (:func:`keras_rnnreg.rng.bits16_at_least`
-    for one matrix, :func:`hashed_bits16_at_least` for a stack of per-step
+    for one matrix, :func:`keras_rnnreg.rng.hashed_bits16_at_least` for a stack of per-step
     matrices, ``len(shape) > 2``): a
     weight is dropped when its integer is below ``round(rate * 2^16)``, so the
     drop probability is ``rate`` rounded to a multiple of ``2^-16`` (off by at
@@ -92,70 +92,7 @@ def dropconnect_keep_mask(shape, rate, seed_generator):
         # One matrix (per-sequence masks, a cell's single step): cheap with the
         # general generator, whose draws earlier runs used.
         return rng.bits16_at_least(shape, seed_generator, threshold)
-    return hashed_bits16_at_least(shape, seed_generator, threshold)
-
-
-# Multipliers of MurmurHash3's 32-bit finalizer (fmix32).
-_FMIX_1, _FMIX_2 = 0x85EBCA6B, 0xC2B2AE35
-
-
-def _fmix32(x):
-    """MurmurHash3's finalizer: a bijection of uint32 in which every input bit flips each output bit w.p. ~1/2."""
-    x = ops.bitwise_xor(x, ops.right_shift(x, 16))
-    x = ops.multiply(x, ops.convert_to_tensor(_FMIX_1, "uint32"))
-    x = ops.bitwise_xor(x, ops.right_shift(x, 13))
-    x = ops.multiply(x, ops.convert_to_tensor(_FMIX_2, "uint32"))
-    return ops.bitwise_xor(x, ops.right_shift(x, 16))
-
-
-def _key_words(shape, seed):
-    """Random uint32 words of ``shape`` (the hash keys); ``seed`` as for :func:`keras_rnnreg.rng.normal`."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        # rng's seed handling: also the cells' per-step seed pairs (tensors).
-        return tf.random.stateless_uniform(shape, seed=rng._tf_seed(seed), minval=None, maxval=None,
-                                           dtype=tf.uint32, alg=rng.ALGORITHM)
-    return ops.cast(keras.random.randint(shape, 0, 2**31 - 1, seed=seed, dtype="int32"), "uint32")
-
-
-def hashed_bits16_at_least(shape, seed_generator, threshold):
-    """Boolean ``shape``: ``b >= threshold`` for uniform 16-bit integers ``b``, from a counter-based hash.
-
-    The DropConnect masks (``T x H x H`` per batch, 4 million entries at
-    ``H = 200``) are the library's largest draws, and a general-purpose
-    generator dominated the cost of a training step with them: JAX's
-    Threefry-2x32 took ~120 ms CPU per batch for them on 2 CPU cores (the
-    whole SimpleRNN training step takes ~40 ms), TensorFlow's Philox ~19 ms.
-    Here the generator draws only a 64-bit key per matrix (per leading index,
-    e.g. per step: two 32-bit words ``k0, k1`` from ``seed_generator``; 31-bit
-    off TensorFlow),
-    and each 32-bit word of a matrix is ``fmix32(fmix32(c ^ k0) + k1)`` of
-    its position ``c``, two rounds of MurmurHash3's finalizer, which XLA
-    fuses into one vectorized pass (~10x cheaper). Each word supplies two of
-    the 16-bit integers (its low and high halves). For a fixed key the words
-    of a matrix are distinct (the map from ``c`` is a bijection), so the
-    integers are uniform and pairwise nearly independent; different keys
-    give unrelated matrices (tests/test_noisy_rnn.py checks rates and
-    correlations). The draws advance ``seed_generator`` once, as any draw.
-    """
-    threshold = int(threshold)
-    if not 0 <= threshold <= 1 << 16:
-        raise ValueError(f"threshold must be in [0, 2^16], got {threshold}")
-    shape = tuple(shape)
-    if len(shape) < 2:
-        return ops.reshape(hashed_bits16_at_least((1,) + shape, seed_generator, threshold), shape)
-    # The leading sizes (the steps) may be unknown while tracing; a matrix's are not.
-    lead, rows, cols = shape[:-2], int(shape[-2]), int(shape[-1])
-    half = (cols + 1) // 2
-    keys = ops.expand_dims(ops.expand_dims(_key_words(lead + (2,), seed_generator), -2), -2)
-    counter = ops.cast(ops.reshape(ops.arange(rows * half, dtype="int32"), (rows, half)), "uint32")
-    words = _fmix32(ops.add(_fmix32(ops.bitwise_xor(counter, keys[..., 0])), keys[..., 1]))
-    t = ops.convert_to_tensor(threshold, "uint32")
-    low = ops.greater_equal(ops.bitwise_and(words, ops.convert_to_tensor(0xFFFF, "uint32")), t)
-    high = ops.greater_equal(ops.right_shift(words, 16), t)
-    both = ops.concatenate([low, high], axis=-1)
-    return both if 2 * half == cols else both[..., :cols]
+    return rng.hashed_bits16_at_least(shape, seed_generator, threshold)
 
 
 def _tiny_sqrt(x):
