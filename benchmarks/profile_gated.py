@@ -17,7 +17,6 @@ Configurations: ``plain`` (no noise), ``seq_dc`` (per-sequence DropConnect on
 additive noise, local reparameterization, sigma = 0.01).
 """
 
-import argparse
 import os
 import statistics
 import sys
@@ -27,6 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
+
+from benchmarks import _flags  # noqa: E402
 
 CONFIGS = {
     "plain": {},
@@ -83,30 +85,52 @@ def ratios(base, model, what, repeats):
     return statistics.median(cpu), statistics.median(wall)
 
 
+PROG = "python -m benchmarks.profile_gated"
+
+
+def define_flags(fv):
+    """The script's flags, on ``fv``."""
+    flags.DEFINE_string("kinds", "lstm,gru", "Comma-separated cells: lstm, gru.", flag_values=fv)
+    flags.DEFINE_string("configs", ",".join(CONFIGS), f"Comma-separated configurations ({', '.join(CONFIGS)}).",
+                        flag_values=fv)
+    flags.DEFINE_integer("units", 200, "Hidden units.", flag_values=fv)
+    flags.DEFINE_integer("batch", 32, "Sequences per batch.", flag_values=fv)
+    flags.DEFINE_integer("length", 100, "Sequence length (time steps).", flag_values=fv)
+    flags.DEFINE_integer("steps", 20, "Batches per pass.", flag_values=fv)
+    flags.DEFINE_integer("repeats", 3, "Timed repeats (the median is reported).", flag_values=fv)
+    flags.DEFINE_enum("jit-compile", "auto", ["auto", "true", "false"], "jit_compile of our models.",
+                      flag_values=fv)
+
+
+def parse_args(argv=None):
+    """The settings of ``argv`` (default ``sys.argv[1:]``); ``SystemExit`` on ``--help`` or a bad value."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = _flags.parse(PROG, __doc__.split("\n")[0], define_flags, argv)
+    args.kinds = [k for k in args.kinds.split(",") if k]
+    args.configs = [c for c in args.configs.split(",") if c]
+    for value, valid, flag in ((args.kinds, ("lstm", "gru"), "kinds"), (args.configs, tuple(CONFIGS), "configs")):
+        for v in value:
+            if v not in valid:
+                _flags.fail(PROG, f"--{flag}: unknown {v!r}; valid: {', '.join(valid)}")
+    args.jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    return args
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kinds", default="lstm,gru")
-    parser.add_argument("--configs", default=",".join(CONFIGS))
-    parser.add_argument("--units", type=int, default=200)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--length", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--jit", default="auto", help="jit_compile for our models: auto, true or false")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     import keras
 
-    jit = {"auto": "auto", "true": True, "false": False}[args.jit]
+    jit = args.jit_compile
     rng = np.random.default_rng(0)
     n = args.batch * args.steps
     x = (rng.random((n, args.length, 88)) < 0.04).astype("float32")
     y = np.roll(x, -1, axis=1)
     print(f"backend {keras.backend.backend()}, units {args.units}, batches {args.steps} x "
-          f"({args.batch}, {args.length}, 88), jit_compile {args.jit}; ratio = ours / Keras's frames per second")
+          f"({args.batch}, {args.length}, 88), jit_compile {args.jit_compile}; ratio = ours / Keras's frames per second")
     print(f"{'model':<16} {'train cpu':>9} {'train wall':>10} {'infer cpu':>9} {'infer wall':>10}")
-    for kind in args.kinds.split(","):
+    for kind in args.kinds:
         base = Runner(build(kind, None, args.units, 0), x, y, args.batch, "auto")
-        for name in args.configs.split(","):
+        for name in args.configs:
             model = Runner(build(kind, CONFIGS[name], args.units, 0), x, y, args.batch, jit)
             train = ratios(base, model, "fit", args.repeats)
             infer = ratios(base, model, "predict", args.repeats)

@@ -11,17 +11,20 @@ on shared cores.
 
 Usage (backend from ``KERAS_BACKEND``)::
 
-    python -m benchmarks.profile_step rnn rnn_n rnn_mn rnn_do rnn_ff rnn_fd --steps 20 --repeats 3
-    KERAS_BACKEND=jax python -m benchmarks.profile_step rnn_do rnn_fd
+    python -m benchmarks.profile_step --models rnn,rnn_n,rnn_mn,rnn_do,rnn_ff,rnn_fd --steps 20 --repeats 3
+    KERAS_BACKEND=jax python -m benchmarks.profile_step --models rnn_do,rnn_fd
 
 ``--trace DIR`` also writes a profiler trace of one training pass per model
 (TensorBoard's profile plugin for TensorFlow, ``jax.profiler`` / Perfetto for JAX).
 """
 
-import argparse
 import statistics
+import sys
 import time
 
+from absl import flags
+
+from benchmarks import _flags
 from benchmarks.throughput import BASELINE, build, compile_for_benchmark, make_batches
 
 
@@ -67,19 +70,42 @@ def trace(model, dataset, directory, name):
         tf.profiler.experimental.stop()
 
 
+PROG = "python -m benchmarks.profile_step"
+
+
+def define_flags(fv):
+    """The script's flags, on ``fv``."""
+    flags.DEFINE_string("models", "rnn", "Comma-separated zoo model names.", flag_values=fv)
+    flags.DEFINE_integer("steps", 20, "Batches per training pass.", flag_values=fv)
+    flags.DEFINE_integer("repeats", 3, "Timed repeats (the median is reported).", flag_values=fv)
+    flags.DEFINE_integer("batch", 32, "Sequences per batch.", flag_values=fv)
+    flags.DEFINE_integer("length", 100, "Sequence length (time steps).", flag_values=fv)
+    flags.DEFINE_integer("units", 200, "Hidden units.", flag_values=fv)
+    flags.DEFINE_integer("seed", 0, "Seed of the data and the models.", flag_values=fv)
+    flags.DEFINE_enum("jit-compile", "auto", ["auto", "true", "false"], "jit_compile of the zoo models.",
+                      flag_values=fv)
+    flags.DEFINE_string("trace", None, "Write a profiler trace of one pass per model here.", flag_values=fv)
+
+
+def parse_args(argv=None):
+    """The settings of ``argv`` (default ``sys.argv[1:]``); ``SystemExit`` on ``--help`` or a bad value."""
+    from keras_rnnreg import models
+
+    argv = sys.argv[1:] if argv is None else argv
+    args = _flags.parse(PROG, __doc__.split("\n")[0], define_flags, argv)
+    args.models = [m for m in args.models.split(",") if m]
+    for m in args.models:
+        try:
+            models.spec(m)
+        except ValueError as e:  # it names the valid models
+            _flags.fail(PROG, e)
+    args.jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    return args
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+")
-    parser.add_argument("--steps", type=int, default=20, help="batches per training pass")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--length", type=int, default=100)
-    parser.add_argument("--units", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jit-compile", default="auto", choices=("auto", "true", "false"))
-    parser.add_argument("--trace", default=None, help="write a profiler trace of one pass per model here")
-    args = parser.parse_args(argv)
-    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    args = parse_args(argv)
+    jit = args.jit_compile
 
     import keras
 

@@ -16,11 +16,13 @@ import sys
 import pytest
 from absl import flags
 
-from benchmarks import _flags, gated_protocol, reproduce_table1, table1_protocol, throughput, toy_loss_surface, verify_table1
+from benchmarks import (_flags, gated_protocol, profile_gated, profile_step, reproduce_table1, table1_protocol,
+                        throughput, toy_loss_surface, verify_table1)
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SCRIPTS = {"reproduce_table1": reproduce_table1, "table1_protocol": table1_protocol, "throughput": throughput,
-           "toy_loss_surface": toy_loss_surface, "verify_table1": verify_table1, "gated_protocol": gated_protocol}
+           "toy_loss_surface": toy_loss_surface, "verify_table1": verify_table1, "gated_protocol": gated_protocol,
+           "profile_step": profile_step, "profile_gated": profile_gated}
 ALL_MODELS = "rnn,rnn_fd,rnn_nbr,rnn_n,rnn_ns,rnn_mn,rnn_mns,rnn_do,rnn_dos,rnn_ff"
 
 #: The argparse versions' settings for an empty command line.
@@ -45,6 +47,10 @@ DEFAULTS = {
                    "memory_worker": None, "cell": "simple", "optimizer": "sgd", "torch": False,
                    "timed": ALL_MODELS.split(",") + ["simplernn_xla"]},
     # Written with absl flags from the start: its defaults as documented in its --help.
+    "profile_step": {"models": ["rnn"], "steps": 20, "repeats": 3, "batch": 32, "length": 100, "units": 200,
+                     "seed": 0, "jit_compile": "auto", "trace": None},
+    "profile_gated": {"kinds": ["lstm", "gru"], "configs": ["plain", "seq_dc", "step_dc", "step_add"], "units": 200,
+                      "batch": 32, "length": 100, "steps": 20, "repeats": 3, "jit_compile": "auto"},
     "verify_table1": {"ledger": "results/table1.json", "out": "results/table1_evaluated", "tolerance": 1e-3,
                       "data_dir": None},
     "toy_loss_surface": {"out": "results/fig2_3_toy_loss_surface.png", "form": "paper", "steps": 50, "target": 0.5,
@@ -115,6 +121,8 @@ RECORDED = {
         "steps": 160, "models": ["rnn", "rnn_nbr", "rnn_ns", "rnn_mns", "rnn_dos"], "xla_reference": False,
         "output": "results/throughput_long_passes.md", "timed": ["rnn", "rnn_nbr", "rnn_ns", "rnn_mns", "rnn_dos"]},
     "python -m benchmarks.toy_loss_surface": {},
+    "python -m benchmarks.profile_step --models rnn,rnn_n,rnn_mn,rnn_do,rnn_ff,rnn_fd --steps 10 --repeats 2": {
+        "models": ["rnn", "rnn_n", "rnn_mn", "rnn_do", "rnn_ff", "rnn_fd"], "steps": 10, "repeats": 2},
     "python -m benchmarks.toy_loss_surface --out results/fig2_3_toy_loss_surface.png": {},
 }
 
@@ -210,6 +218,10 @@ BAD = [
     (toy_loss_surface, ["--w_range", "1", "inf"], "expected 2 finite numbers"),
     (verify_table1, ["--tolerance", "-1"], "flag --tolerance=-1: -1.0 is not a non-negative number"),
     (toy_loss_surface, ["--form", "lstm"], "flag --form=lstm: value should be one of <paper|pascanu>"),
+    (profile_step, ["rnn", "rnn_n"], "unexpected argument 'rnn'"),
+    (profile_step, ["--models", "rnn,lstm"], "unknown model 'lstm'"),
+    (profile_gated, ["--kinds", "lstm,simple"], "--kinds: unknown 'simple'; valid: lstm, gru"),
+    (profile_gated, ["--configs", "seq_dc,step"], "--configs: unknown 'step'"),
 ]
 
 
