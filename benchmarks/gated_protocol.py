@@ -598,17 +598,11 @@ def main(argv=None):
 
 
 def run_from_command_line(argv=None):
-    """:func:`main` as a command: SIGTERM and Ctrl-C stop it with one line and 143 / 130."""
+    """:func:`main` as a command: SIGTERM and Ctrl-C stop it with one line and 143 / 130 (finished runs stay
+    recorded, so the same command goes on from where it stopped)."""
     from keras_rnnreg.app import signals
 
-    signals.install()
-    try:
-        main(argv)
-    except KeyboardInterrupt as e:
-        word = "terminated" if isinstance(e, signals.Terminated) else "interrupted"
-        print(f"{PROG}: {word}; run the same command again to resume", file=sys.stderr)
-        return signals.exit_status(e)
-    return 0
+    return signals.run_resumable(main, PROG, argv)
 
 
 if __name__ == "__main__":

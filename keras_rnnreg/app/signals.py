@@ -145,3 +145,21 @@ def deferred():
 def exit_status(exc):
     """The exit status for the interrupt ``exc``: 143 for SIGTERM, 130 for SIGINT."""
     return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
+def run_resumable(main, prog, argv=None):
+    """``main(argv)`` as a resumable command; its exit status.
+
+    A scheduler's SIGTERM stops the work in progress as Ctrl-C does (the run
+    in progress marked ``interrupted``, its lock released; finished runs are
+    recorded), then one line says how to resume: status 143 for SIGTERM, 130
+    for Ctrl-C, 0 when ``main`` returns.
+    """
+    install()
+    try:
+        main(argv)
+    except KeyboardInterrupt as e:
+        word = "terminated" if isinstance(e, Terminated) else "interrupted"
+        print(f"{prog}: {word}; run the same command again to resume", file=sys.stderr)
+        return exit_status(e)
+    return 0

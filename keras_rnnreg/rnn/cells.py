@@ -496,6 +496,24 @@ class NoisySimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
         return config
 
 
+def set_fast_dropout_args(cell, units, input_rate, hidden_rate, variance_approximation, **weight_args):
+    """Check and store what every fast-dropout cell takes (``ValueError`` naming a bad value).
+
+    ``units``, the two dropout rates (in [0, 1)), the ``variance_approximation`` of
+    :func:`~keras_rnnreg.rnn.recurrence.tanh_moments` and the ``*_initializer`` /
+    ``*_regularizer`` arguments (:func:`~keras_rnnreg.layer_args.set_weight_args`); the
+    output is ``[means | variances]``, ``2 * units`` wide.
+    """
+    cell.units = check_units(units)
+    cell.input_rate = noise_lib.check_rate("input_rate", input_rate)
+    cell.hidden_rate = noise_lib.check_rate("hidden_rate", hidden_rate)
+    cell.variance_approximation = noise_lib.check_choice(
+        "variance_approximation", variance_approximation, recurrence.VARIANCE_APPROXIMATIONS
+    )
+    set_weight_args(cell, **weight_args)
+    cell.output_size = 2 * cell.units
+
+
 @keras.saving.register_keras_serializable(package="keras_rnnreg")
 class FastDropoutSimpleRNNCell(keras.layers.Layer):
     """Cell of a tanh RNN with fast dropout: it carries the mean and variance of ``h``.
@@ -571,15 +589,9 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.units = check_units(units)
         self.variant = noise_lib.check_choice("variant", variant, recurrence.FAST_DROPOUT_VARIANTS)
-        self.input_rate = noise_lib.check_rate("input_rate", input_rate)
-        self.hidden_rate = noise_lib.check_rate("hidden_rate", hidden_rate)
-        self.variance_approximation = noise_lib.check_choice(
-            "variance_approximation", variance_approximation, recurrence.VARIANCE_APPROXIMATIONS
-        )
-        set_weight_args(
-            self,
+        set_fast_dropout_args(
+            self, units, input_rate, hidden_rate, variance_approximation,
             kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer,
             bias_initializer=bias_initializer,
@@ -588,7 +600,6 @@ class FastDropoutSimpleRNNCell(keras.layers.Layer):
             bias_regularizer=bias_regularizer,
         )
         self.state_size = 2 * self.units
-        self.output_size = 2 * self.units
 
     def build(self, input_shape):
         self.kernel = self.add_weight(

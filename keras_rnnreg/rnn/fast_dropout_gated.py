@@ -37,9 +37,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_rnnreg.layer_args import check_units, set_weight_args, weight_args_config
+from keras_rnnreg.layer_args import weight_args_config
 from keras_rnnreg.rnn import recurrence
-from keras_rnnreg.rnn import weight_noise as noise_lib
+from keras_rnnreg.rnn.cells import set_fast_dropout_args
 from keras_rnnreg.rnn.gated import per_gate_block
 from keras_rnnreg.rnn.noisy_simple_rnn import FusedLoopRNN, forward_to_cell
 
@@ -93,14 +93,8 @@ class _FastDropoutGatedCell(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.units = check_units(units)
-        self.input_rate = noise_lib.check_rate("input_rate", input_rate)
-        self.hidden_rate = noise_lib.check_rate("hidden_rate", hidden_rate)
-        self.variance_approximation = noise_lib.check_choice(
-            "variance_approximation", variance_approximation, recurrence.VARIANCE_APPROXIMATIONS
-        )
-        set_weight_args(
-            self,
+        set_fast_dropout_args(
+            self, units, input_rate, hidden_rate, variance_approximation,
             kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer,
             bias_initializer=bias_initializer,
@@ -108,7 +102,6 @@ class _FastDropoutGatedCell(keras.layers.Layer):
             recurrent_regularizer=recurrent_regularizer,
             bias_regularizer=bias_regularizer,
         )
-        self.output_size = 2 * self.units
 
     def _add_weights(self, input_shape, bias_shape, bias_initializer):
         width = self.gates * self.units
