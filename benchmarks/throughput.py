@@ -750,7 +750,7 @@ def to_markdown(result, settings, env, command, wall_s, memory=None, memory_sett
         "(baseline before and after each model, per repeat), median over repeats. "
         "Inputs: synthetic binary piano rolls, ~4% density. Whole-model XLA: the model's "
         "`jit_compile`. With `'auto'` the zoo models get keras_rnnreg's default "
-        "(`keras_rnnreg.optim.prefers_whole_model_xla`: XLA except for fast dropout) "
+        "(`keras_rnnreg.optim.prefers_whole_model_xla`: XLA except for the simple fast dropout) "
         "and the baseline Keras's (no XLA on a CPU-only machine); "
         f"`{base}_xla` is the baseline forced to XLA, for reference. The recurrence loops "
         "of the keras_rnnreg layers are XLA-compiled in either case "
