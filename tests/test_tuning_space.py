@@ -85,6 +85,13 @@ def test_penalty_conditional_and_split():
         "rnn_nbr", {"penalty": "l2", "l2": 1e-3, "units": 10, "learning_rate": 0.1, "optimizer": "sgd"})
     assert model_kwargs == {"l1": 0.0, "l2": 1e-3, "units": 10}
     assert compile_kwargs == {"learning_rate": 0.1, "optimizer": "sgd"}
+    # No penalty in the configuration (the zoo defaults, as gated_protocol's stage 1 trains them):
+    # the zoo's own penalty stays, not none at all.
+    model_kwargs, _ = search_space.split_config("rnn_nbr", {"cell": "gru"})
+    assert model_kwargs == {"cell": "gru"}
+    model = models.get("rnn_nbr", units=8, **model_kwargs)
+    assert model.count_params() and sum(float(loss) for loss in model.losses) > 0
+    assert search_space.split_config("rnn_nbr", {"penalty": "l1", "l1": 1e-5})[0] == {"l1": 1e-5, "l2": 0.0}
     hp = kt.HyperParameters()
     config = search_space.declare(hp, "rnn_nbr", {"l1": 1e-5})
     assert config["penalty"] == "l1" and config["l1"] == 1e-5 and "l2" not in config

@@ -390,7 +390,8 @@ def split_config(model_name, config):
 
     ``model_kwargs`` go to :func:`keras_rnnreg.models.get`, ``compile_kwargs``
     to :func:`keras_rnnreg.optim.compile_model`. For rnn_nbr an inactive
-    ``l1`` / ``l2`` is 0.
+    ``l1`` / ``l2`` (not in the configuration's ``penalty``) is 0; without a
+    ``penalty`` an absent one keeps its zoo default (``l2`` 1e-4, ``l1`` 0).
     """
     zoo_keys = set(models.default_hyperparameters(model_name))
     model_kwargs, compile_kwargs = {}, {}
@@ -407,8 +408,6 @@ def split_config(model_name, config):
             for key in ("l1", "l2"):
                 if key not in penalty.split("_"):
                     model_kwargs[key] = 0.0
-        for key in ("l1", "l2"):
-            model_kwargs.setdefault(key, 0.0)
     if model_kwargs.get("sparsity_k") is not None and not isinstance(model_kwargs["sparsity_k"], int):
         model_kwargs["sparsity_k"] = int(model_kwargs["sparsity_k"])
     return model_kwargs, compile_kwargs
