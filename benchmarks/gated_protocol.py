@@ -27,7 +27,12 @@ record per run and per search, with its cell, NLLs, seed, trials,
 hyperparameters, commit, command, wall time and run directory relative to the
 repository; updated under a file lock, so sittings can run side by side on
 other models or cells). A recorded run or search is never redone; an
-unfinished one resumes from its directory under ``--runs_root``. ``OUT.md`` is
+unfinished run resumes from its directory under ``--runs_root``, an unfinished
+search from its directory under ``--search_root``. That folder is tracked in
+git (``.gitignore`` leaves out only the trials' weights and the lock files):
+each trial's hyperparameters, score and status, committed as trials land,
+let a search split over sittings resume on a fresh checkout, and are the
+search's per-trial record. ``OUT.md`` is
 rewritten as records land: the tables, the published gated baselines on the
 same data and metric, and the goal (a regularized gated model below 8.20 on
 JSB Chorales).
@@ -246,7 +251,7 @@ def search(model, cell, selection, args, ledger, command, commit):
     from keras_rnnreg.tuning.search_space import parse_ranges
 
     ranges = parse_ranges(model, args.range)
-    directory = pathlib.Path(args.runs_root) / "search" / f"{model}-{cell}"
+    directory = pathlib.Path(args.search_root) / f"{model}-{cell}"
     _say(f"[search] {model} ({cell}) on {JSB}: {args.trials} trials, in {_relative(directory)}")
     started = time.time()
     summary = run_search(SearchSettings(
@@ -529,7 +534,10 @@ def define_flags(fv):
                        "units=400, optimizer=adam).", flag_values=fv)
     flags.DEFINE_multi_string("range", [], "Replace the bounds of a searched numeric hyperparameter in every "
                               "search: NAME=LOW:HIGH (repeatable; see tuning/SEARCH_SPACE.md).", flag_values=fv)
-    flags.DEFINE_string("runs_root", "runs/gated", "Folder of the searches and runs.", flag_values=fv)
+    flags.DEFINE_string("runs_root", "runs/gated", "Folder of the runs (stages defaults, best, other_datasets).",
+                        flag_values=fv)
+    flags.DEFINE_string("search_root", "results/gated_searches", "Folder of the searches' state (KerasTuner "
+                        "trials, tracked in git so that a search resumes on a fresh checkout).", flag_values=fv)
     flags.DEFINE_string("out", "results/gated", "Writes OUT.json and OUT.md.", flag_values=fv)
     flags.DEFINE_string("data_dir", None, "Data folder (default: $KERAS_RNNREG_DATA_DIR, else the packaged files, "
                         "else a download).", flag_values=fv)

@@ -20,7 +20,8 @@ def _records(path):
 
 def test_stages_report_and_resume(tmp_path, data_dir, monkeypatch, capsys):
     out = tmp_path / "results" / "gated"
-    common = TINY + ["--runs_root", str(tmp_path / "runs"), "--out", str(out), "--data_dir", str(data_dir)]
+    common = TINY + ["--runs_root", str(tmp_path / "runs"), "--search_root", str(tmp_path / "searches"),
+                     "--out", str(out), "--data_dir", str(data_dir)]
 
     # Stage 1 through the command line: three models, one seed, the LSTM.
     stage1 = ["--stage", "defaults", "--models", "rnn,rnn_do,rnn_n"]
@@ -53,6 +54,7 @@ def test_stages_report_and_resume(tmp_path, data_dir, monkeypatch, capsys):
     for r in searches:
         assert r["cell"] == "lstm" and r["trials"] == 1 and r["hyperparameters"]["cell"] == "lstm"
         assert r["hyperparameters"]["units"] == 4 and not r["search_dir"].startswith("/")
+        assert (REPO_ROOT / r["search_dir"]).resolve() == tmp_path / "searches" / f"{r['model']}-lstm"
         assert [m for m, _, _ in r["selection"]["ranking"]] == [m for m, _, _ in protocol.ranking(records, "lstm")]
         assert r["selection"]["ranking"][0][0] == by_valid and "rnn_nbr" in r["selection"]["missing"]
 
@@ -104,6 +106,43 @@ def test_stages_report_and_resume(tmp_path, data_dir, monkeypatch, capsys):
     for line in ("defaults: 3 defaults jobs, 3 already recorded, 0 to do", "search: 2 search jobs, 2 already recorded",
                  "best: 2 run jobs, 2 already recorded", "other_datasets: 3 run jobs, 3 already recorded"):
         assert f"[plan] stage {line}" in printed, line
+
+
+def _git(*args, cwd):
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+
+
+def test_a_search_resumes_on_a_fresh_checkout(tmp_path, data_dir, capsys):
+    """A search split over sittings: what git tracks of ``--search_root`` is enough to go on."""
+    repo = tmp_path / "repo"
+    (repo / "results").mkdir(parents=True)
+    (repo / ".gitignore").write_text((REPO_ROOT / ".gitignore").read_text())
+    _git("init", "-q", cwd=repo)
+
+    def run(root, trials):
+        capsys.readouterr()
+        records = protocol.main([
+            "--stage", "search", "--models", "rnn", *TINY, "--trials", str(trials),
+            "--search_root", str(root / "results" / "gated_searches"), "--runs_root", str(root / "runs"),
+            "--out", str(root / "results" / "gated"), "--data_dir", str(data_dir)])
+        return records, capsys.readouterr()
+
+    records, printed = run(repo, 1)  # the first sitting
+    assert [r["trials"] for r in records] == [1]
+    state = repo / "results" / "gated_searches" / "rnn-lstm"
+    assert list(state.rglob("*.weights.h5"))
+    (state / ".rnn_jsb_chorales.tuner0.lock").write_text("")  # what a killed sitting leaves
+    _git("add", "-A", cwd=repo)
+    _git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first sitting", cwd=repo)
+    fresh = tmp_path / "fresh"
+    _git("clone", "-q", str(repo), str(fresh), cwd=tmp_path)
+    assert not list(fresh.rglob("*.weights.h5")) and not list(fresh.rglob(".*.lock"))  # not tracked
+    assert (fresh / "results" / "gated_searches" / "rnn-lstm" / "rnn_jsb_chorales" / "trial_0" / "trial.json").exists()
+
+    records, printed = run(fresh, 2)  # the next sitting, on another machine
+    assert "trial 2/2 (id 1) started" in printed.err and "(id 0) started" not in printed.err
+    (search,) = records
+    assert search["trials"] == 2 and search["status_counts"] == {"COMPLETED": 2}
 
 
 def _defaults(model, cell, seed, valid, test):
