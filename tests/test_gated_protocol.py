@@ -143,6 +143,15 @@ def test_a_search_resumes_on_a_fresh_checkout(tmp_path, data_dir, capsys):
     assert "trial 2/2 (id 1) started" in printed.err and "(id 0) started" not in printed.err
     (search,) = records
     assert search["trials"] == 2 and search["status_counts"] == {"COMPLETED": 2}
+    # The trials' time is kept over both sittings (the first one's came along in git), and the
+    # table shows their sum, not the wall time of the sitting that finished the search.
+    from keras_rnnreg.tuning import summary
+
+    seconds = summary.trial_seconds(fresh / "results" / "gated_searches" / "rnn-lstm" / "rnn_jsb_chorales")
+    assert sorted(seconds) == ["0", "1"] and all(s > 0 for s in seconds.values())
+    row = next(line for line in (fresh / "results" / "gated.md").read_text().splitlines()
+               if line.startswith("| rnn | lstm | 2 (COMPLETED 2) |"))
+    assert f"| {sum(seconds.values()):.0f} | " in row
 
 
 def _defaults(model, cell, seed, valid, test):

@@ -41,7 +41,8 @@ def test_chief_and_two_workers_run_each_trial_once(tmp_path, data_dir):
     # Each trial ran exactly once, only on workers (the chief only serves the oracle).
     assert summary.run_counts(project_dir) == {"0": 1, "1": 1, "2": 1, "3": 1}
     run_logs = sorted(os.listdir(project_dir / "run_logs"))
-    assert "chief.log" not in run_logs and set(run_logs) <= {"tuner0.log", "tuner1.log"}
+    assert set(run_logs) <= {"tuner0.log", "tuner1.log", "tuner0.seconds", "tuner1.seconds"}
+    assert sorted(summary.trial_seconds(project_dir)) == ["0", "1", "2", "3"]  # timed where they ran
     # The chief's summary agrees with the directory and evaluated the best trial.
     result = json.loads((directory / "summary.json").read_text())
     assert result["trials"] == records

@@ -158,6 +158,8 @@ def test_nan_trial_is_failed_and_the_search_goes_on(search_dir):
     assert failed["hyperparameters"]["learning_rate"] == 1e38
     assert result["status_counts"] == {"COMPLETED": 3, "FAILED": 1}
     assert result["run_counts"] == {"0": 1, "1": 1, "2": 1, "3": 1}
+    assert sorted(result["trial_seconds"]) == ["0", "1", "2", "3"]  # the failed trial's time counts too
+    assert all(0 < s < result["seconds_this_run"] for s in result["trial_seconds"].values())
     best = result["best"]
     completed = [r for r in result["trials"] if r["status"] == "COMPLETED"]
     assert best["trial_id"] == min(completed, key=lambda r: r["val_nll"])["trial_id"]
@@ -218,3 +220,11 @@ def test_mirrored_strategy_and_retrain(tmp_path, data_dir):
     assert result["best"]["final"] == "retrain"
     # rnn_fd's whole-sequence evaluation may fail for reasons outside tuning; it must be reported.
     assert (result["best"]["test_nll"] is not None) != (result["best"]["test_error"] is not None)
+
+
+def test_trial_seconds_keep_the_last_run_and_skip_a_line_cut_by_a_kill(tmp_path):
+    logs = tmp_path / "run_logs"
+    logs.mkdir()
+    (logs / "tuner0.seconds").write_text("0 12.5\n1 40.0\n1 7.25\n2")  # trial 1 ran twice; 2 was cut short
+    (logs / "tuner1.seconds").write_text("3 1.0\n")
+    assert summary.trial_seconds(tmp_path) == {"0": 12.5, "1": 7.25, "3": 1.0}

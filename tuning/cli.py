@@ -302,6 +302,7 @@ def _main_summarize(fv, args):
         "objective": {"name": "val_nll", "direction": "min"}, "max_trials": None, "seed": config.get("seed"),
         "fixed": config.get("fixed"), "project_dir": project_dir,
         "status_counts": summary_lib.status_counts(records), "run_counts": summary_lib.run_counts(project_dir),
+        "trial_seconds": summary_lib.trial_seconds(project_dir),
         "best": dict(best, final="none", test_nll=None, test_error=None) if best else None,
         "error": None, "trials": records,
     }

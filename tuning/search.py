@@ -279,6 +279,8 @@ def _run_search(settings):
         "best": best_entry,
         "error": error,
         "seconds_this_run": round(time.time() - started, 1),
+        # Over every sitting of the search (trials' own time, see summary.trial_seconds).
+        "trial_seconds": summary_lib.trial_seconds(settings.project_dir),
         "trials": records,
     }
     summary_lib.write_summary(summary, settings.directory)

@@ -75,6 +75,22 @@ def run_counts(project_dir):
     return counts
 
 
+def trial_seconds(project_dir):
+    """``{trial_id: seconds}``: how long the run that finished each trial took, from the
+    ``run_logs/*.seconds`` files the tuners append to (a trial run again counts its last run;
+    a trial still running, or stopped by a kill, has no entry)."""
+    seconds = {}
+    for path in sorted(glob.glob(os.path.join(str(project_dir), "run_logs", "*.seconds"))):
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                try:
+                    seconds[parts[0]] = float(parts[1])
+                except (IndexError, ValueError):  # a line cut short by a kill
+                    continue
+    return seconds
+
+
 def status_counts(records):
     counts = {}
     for r in records:
@@ -122,12 +138,13 @@ def render_markdown(summary):
         ]
         if best.get("test_error"):
             lines += [f"Test evaluation failed: {best['test_error']}", ""]
-    header = ["trial", "status", "val_nll", "best epoch", *names, "message"]
+    seconds = summary.get("trial_seconds") or {}
+    header = ["trial", "status", "val_nll", "best epoch", *names, "seconds", "message"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for r in records:
         row = [r["trial_id"], r["status"], r["val_nll"], r["best_epoch"],
-               *(r["hyperparameters"].get(n) for n in names), r["message"]]
+               *(r["hyperparameters"].get(n) for n in names), seconds.get(r["trial_id"]), r["message"]]
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
 

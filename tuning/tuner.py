@@ -4,7 +4,9 @@ The tuners are KerasTuner's own, extended by :class:`TrialMixin` with
 
 - a per-trial seed (``seed + trial number``) so a re-run trial repeats itself;
 - a run log (``<project>/run_logs/<tuner_id>.log``, one line per trial
-  start) that shows which tuner ran which trial and how often;
+  start) that shows which tuner ran which trial and how often, and beside it
+  ``<tuner_id>.seconds`` (one line per finished trial: id and wall seconds),
+  so a search spread over sittings knows how long its trials took;
 - a chief that only serves the oracle and exits as soon as every worker has
   been told to stop (KerasTuner's own chief polls every 20 s);
 - repair of the oracle state after a crash (a trial written to disk but not to
@@ -284,9 +286,13 @@ class TrialMixin:
         # KerasTuner prints the full traceback of every failed trial; one line is enough
         # (the trial's message keeps the traceback, summary.json its last line).
         result = super().on_trial_end(trial)
+        started = getattr(self, "_trial_started", {}).pop(trial.trial_id, None)
+        seconds = time.monotonic() - started if started is not None else None
+        if seconds is not None:
+            # Kept beside the run log, so a search spread over sittings knows its trials' time.
+            with open(self.runs_log_path()[: -len(".log")] + ".seconds", "a") as f:
+                f.write(f"{trial.trial_id} {seconds:.1f}\n")
         if getattr(self, "progress", 1):
-            started = getattr(self, "_trial_started", {}).pop(trial.trial_id, None)
-            seconds = time.monotonic() - started if started is not None else None
             best = None
             try:
                 if trial.status == trial_module.TrialStatus.COMPLETED and trial.score is None:
