@@ -63,15 +63,20 @@ def directory_records(project_dir):
     return sorted(records, key=_sort_key)
 
 
+def _run_log_lines(project_dir, suffix):
+    """The lines of the tuners' ``run_logs/*<suffix>`` files, split into words (empty lines left out)."""
+    for path in sorted(glob.glob(os.path.join(str(project_dir), "run_logs", f"*{suffix}"))):
+        with open(path) as f:
+            for line in f:
+                if line.split():
+                    yield line.split()
+
+
 def run_counts(project_dir):
     """``{trial_id: number of times a tuner started it}`` from the run logs."""
     counts = {}
-    for path in glob.glob(os.path.join(str(project_dir), "run_logs", "*.log")):
-        with open(path) as f:
-            for line in f:
-                trial_id = line.strip()
-                if trial_id:
-                    counts[trial_id] = counts.get(trial_id, 0) + 1
+    for words in _run_log_lines(project_dir, ".log"):
+        counts[words[0]] = counts.get(words[0], 0) + 1
     return counts
 
 
@@ -80,14 +85,11 @@ def trial_seconds(project_dir):
     ``run_logs/*.seconds`` files the tuners append to (a trial run again counts its last run;
     a trial still running, or stopped by a kill, has no entry)."""
     seconds = {}
-    for path in sorted(glob.glob(os.path.join(str(project_dir), "run_logs", "*.seconds"))):
-        with open(path) as f:
-            for line in f:
-                parts = line.split()
-                try:
-                    seconds[parts[0]] = float(parts[1])
-                except (IndexError, ValueError):  # a line cut short by a kill
-                    continue
+    for words in _run_log_lines(project_dir, ".seconds"):
+        try:
+            seconds[words[0]] = float(words[1])
+        except (IndexError, ValueError):  # a line cut short by a kill
+            continue
     return seconds
 
 

@@ -247,10 +247,10 @@ class TrialMixin:
         if not is_worker():
             repair_oracle(self.oracle)
 
-    def runs_log_path(self):
+    def runs_log_path(self, suffix=".log"):
         folder = os.path.join(self.project_dir, "run_logs")
         os.makedirs(folder, exist_ok=True)
-        return os.path.join(folder, f"{self.tuner_id}.log")
+        return os.path.join(folder, f"{self.tuner_id}{suffix}")
 
     def run_trial(self, trial, *args, **kwargs):
         with open(self.runs_log_path(), "a") as f:
@@ -290,7 +290,7 @@ class TrialMixin:
         seconds = time.monotonic() - started if started is not None else None
         if seconds is not None:
             # Kept beside the run log, so a search spread over sittings knows its trials' time.
-            with open(self.runs_log_path()[: -len(".log")] + ".seconds", "a") as f:
+            with open(self.runs_log_path(".seconds"), "a") as f:
                 f.write(f"{trial.trial_id} {seconds:.1f}\n")
         if getattr(self, "progress", 1):
             best = None
