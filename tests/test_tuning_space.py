@@ -265,9 +265,10 @@ def test_summary_markdown_lists_every_trial():
     best = summary.best_record(records)
     assert best["trial_id"] == "0"
     text = summary.render_markdown({"model": "rnn_mns", "dataset": "jsb_chorales", "tuner": "random",
-                                    "max_trials": 2, "trials": records,
+                                    "max_trials": 2, "trials": records, "trial_seconds": {"0": 12.5},
                                     "best": dict(best, test_nll=8.4, final="reload")})
-    assert "| 0 | COMPLETED | 8.5 | 3 | 100 | 0.1 |" in text
-    assert "| 1 | FAILED |  |  | 200 | 0.3 | TrialDiverged: loss = nan |" in text
+    assert "| 0 | COMPLETED | 8.5 | 3 | 100 | 0.1 | 12.5 |  |" in text
+    # A trial with no timing line (killed before it ended) leaves the seconds cell empty.
+    assert "| 1 | FAILED |  |  | 200 | 0.3 |  | TrialDiverged: loss = nan |" in text
     assert "test NLL 8.4" in text
     assert math.isclose(summary.status_counts(records)["FAILED"], 1)
