@@ -537,4 +537,6 @@ def run_from_command_line(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(run_from_command_line())
+    from keras_rnnreg.app import signals
+
+    signals.exit_process(run_from_command_line())

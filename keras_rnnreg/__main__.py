@@ -28,7 +28,7 @@ def run(argv=None):
         # when Python flushes stdout at exit either.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = 141  # 128 + SIGPIPE, as a shell reports a command its pipe closed on
-    sys.exit(status)
+    signals.exit_process(status)
 
 
 if __name__ == "__main__":

@@ -37,15 +37,15 @@ def _env():
     return env
 
 
-def _run_until(argv, marker, delay, tmp_path):
-    """Start ``python -m keras_rnnreg argv``, SIGTERM it ``delay`` s after ``marker`` is on stderr.
+def _run_until(argv, marker, delay, tmp_path, module="keras_rnnreg"):
+    """Start ``python -m MODULE argv``, SIGTERM it ``delay`` s after ``marker`` is on stderr.
 
     Returns ``(returncode, stderr, signalled)``; ``signalled`` is false when the
     process ended before the signal was due.
     """
     err_path = tmp_path / f"stderr-{time.monotonic_ns()}.txt"
     with open(err_path, "w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "keras_rnnreg", *argv], stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen([sys.executable, "-m", module, *argv], stdout=subprocess.DEVNULL,
                                 stderr=err, env=_env())
     try:
         deadline = time.monotonic() + START_TIMEOUT
@@ -275,3 +275,56 @@ def test_table1_protocol_driver_stops_on_sigterm_with_one_line(monkeypatch, caps
         signal.signal(signal.SIGTERM, previous[0])
         sys.unraisablehook = previous[1]
     assert capsys.readouterr().err.splitlines() == [f"{protocol.PROG}: {TERMINATED}"]
+
+
+def test_train_exits_promptly_after_sigterm(tmp_path):
+    """The process ends within seconds of its ``terminated`` line.
+
+    Interrupted frames keep TensorFlow's dataset iterators alive; destroyed at
+    interpreter shutdown, each waits for its autotuning thread (5-60 s here,
+    longer the longer the run trained), so a scheduler's grace period could run
+    out and SIGKILL a process whose work was already saved.
+    """
+    err_path = tmp_path / "stderr.txt"
+    argv = ["train", "--model", "rnn", "--units", "32", "--epochs", "50", "--batch_size", "16",
+            "--max_train_sequences", "40", "--noexport", "--verbose", "1", "--run_dir", str(tmp_path / "run")]
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "keras_rnnreg", *argv], stdout=err, stderr=err, env=_env())
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while "Epoch 4/" not in err_path.read_text():
+            assert proc.poll() is None, err_path.read_text()[-2000:]
+            assert time.monotonic() < deadline, err_path.read_text()[-2000:]
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        while TERMINATED not in err_path.read_text():
+            assert time.monotonic() < deadline + 60, err_path.read_text()[-2000:]
+            time.sleep(0.02)
+        said = time.monotonic()
+        proc.wait(timeout=120)
+        waited = time.monotonic() - said
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err_path.read_text()[-2000:]
+    assert waited < 1.5, f"exited {waited:.1f} s after its 'terminated' line"
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted"
+    # The epochs finished before the signal reached TensorBoard's event files (flushed before leaving).
+    import tensorflow as tf
+
+    logged = [value.tag for path in (tmp_path / "run" / "tensorboard").rglob("*tfevents*")
+              for event in tf.compat.v1.train.summary_iterator(str(path)) for value in event.summary.value]
+    assert logged.count("epoch_loss") >= 3 * 2, logged  # train and validation, epochs 1-3
+
+
+def test_launcher_workers_stop_cleanly_on_sigterm(tmp_path):
+    """The launcher starts its chief and workers as ``python -m keras_rnnreg.tuning``: SIGTERM passed on
+    stops them as it stops ``keras-rnnreg tune`` (not Python's default: dead at once, lock left)."""
+    directory = tmp_path / "search"
+    code, err, signalled = _run_until([*SEARCH[1:], "--directory", str(directory)], "started:", 0.5, tmp_path,
+                                      module="keras_rnnreg.tuning")
+    assert signalled, err[-2000:]
+    assert _check_terminated(code, err, "keras-rnnreg tune search") == [], err[-2000:]
+    assert not (directory / ".rnn_jsb_chorales.tuner0.lock").exists()

@@ -342,6 +342,3 @@ def main(argv=None):
         argv = argv[1:]
     return dispatch(f"{CLI_PROG} tune", COMMANDS, argv, usage_text(), default="search", noun="subcommand")
 
-
-if __name__ == "__main__":
-    sys.exit(main())

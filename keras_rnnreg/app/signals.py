@@ -147,6 +147,26 @@ def exit_status(exc):
     return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
+def exit_process(status):
+    """End the process with ``status`` (:func:`sys.exit`), at once when it is an interrupt's.
+
+    By the time a command returns 143 or 130 its work is saved (the run marked
+    ``interrupted``, locks released, finished runs recorded). Python's normal
+    shutdown would then destroy the TensorFlow dataset iterators that the
+    interrupted frames still hold, and each destructor waits for its autotuning
+    thread: from seconds up to a minute after a long run, during which a
+    scheduler's grace period may run out. So an interrupted command flushes its
+    output and leaves with :func:`os._exit`. Only the command-line entry points
+    call this (in-process callers get the status back).
+    """
+    if status in (EXIT_TERMINATED, EXIT_INTERRUPTED):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 def run_resumable(main, prog, argv=None):
     """``main(argv)`` as a resumable command; its exit status.
 
