@@ -29,7 +29,7 @@ import functools
 
 from keras import ops
 
-from keras_rnnreg.rnn.recurrence import _TINY, _compiled, _no_gradient, _previous_states, _scan, _tensors
+from keras_rnnreg.rnn.recurrence import _TINY, _compiled, _no_gradient, _previous_states, _scan, _tensors, row_dot
 
 LRT_MODES = (None, "additive", "multiplicative")
 
@@ -49,7 +49,7 @@ class _Recurrent:
     def scale(self, h, kernel_sq):
         if self.mode == "multiplicative":
             return ops.sqrt(ops.matmul(h * h, kernel_sq) + _TINY)
-        return ops.sqrt(ops.sum(h * h, axis=-1, keepdims=True) + _TINY)
+        return ops.sqrt(row_dot(h, h) + _TINY)
 
     def forward(self, h, k, kernel_sq, e):
         out = ops.matmul(h, k)
@@ -65,7 +65,7 @@ class _Recurrent:
         r = self.stddev * d_out * e / self.scale(h, kernel_sq)
         if self.mode == "multiplicative":
             return dh + h * ops.matmul(r, ops.transpose(kernel_sq)), r
-        return dh + h * ops.sum(r, axis=-1, keepdims=True), r
+        return dh + h * row_dot(r, ops.ones_like(r)), r
 
     def kernel_grad(self, kernel, h_prev, d_outs, rs):
         per_step = len(kernel.shape) == 3

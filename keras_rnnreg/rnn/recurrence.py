@@ -115,6 +115,17 @@ def _previous_states(h0, hs):
     return ops.concatenate([ops.expand_dims(h0, 0), hs[:-1]], axis=0)
 
 
+def row_dot(a, b):
+    """``sum(a * b, axis=-1, keepdims=True)`` for ``(B, H)`` operands, as a dot.
+
+    Inside the compiled loops XLA's CPU backend splits a row reduction across
+    the intra-op threads: twice the CPU time for no gain in wall time (per-step
+    additive noise: 37 instead of 22 ms CPU for the recurrence of one batch,
+    T = 100, B = 32, H = 200, 2 threads). The same sum as a batched dot runs on one.
+    """
+    return ops.expand_dims(ops.einsum("bi,bi->b", a, b), -1)
+
+
 def simple_recurrence(pre, kernel, h0, mask=None):
     """``h_t = tanh(pre_t + h_{t-1} @ kernel[_t])`` for all t; returns ``(T, B, H)``.
 
@@ -363,7 +374,7 @@ def _lrt_recurrence_fn(mode, stddev, masked):
     def noise_scale(h, kernel_sq):
         if multiplicative:
             return ops.sqrt(ops.matmul(h * h, kernel_sq) + _TINY)
-        return ops.sqrt(ops.sum(h * h, axis=-1, keepdims=True) + _TINY)
+        return ops.sqrt(row_dot(h, h) + _TINY)
 
     def forward(pre, kernel, h0, eps, *step_mask):
         kernel_sq = ops.square(kernel) if multiplicative else None
@@ -396,7 +407,7 @@ def _lrt_recurrence_fn(mode, stddev, masked):
             if multiplicative:
                 dh_prev = ops.matmul(da, kernel_t) + hp * ops.matmul(r, kernel_sq_t)
             else:
-                dh_prev = ops.matmul(da, kernel_t) + hp * ops.sum(r, axis=-1, keepdims=True)
+                dh_prev = ops.matmul(da, kernel_t) + hp * row_dot(r, ops.ones_like(r))
             if masked:
                 dh_prev = dh_prev + ops.where(inputs[5], 0.0, total)
             return (dh_prev, da, r), (dh_prev, da, r)
