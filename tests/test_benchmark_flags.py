@@ -16,13 +16,13 @@ import sys
 import pytest
 from absl import flags
 
-from benchmarks import (_flags, gated_protocol, profile_gated, profile_step, reproduce_table1, table1_protocol,
-                        throughput, toy_loss_surface, verify_table1)
+from benchmarks import (_flags, gated_protocol, profile_gated, profile_recurrence, profile_step, reproduce_table1,
+                        table1_protocol, throughput, toy_loss_surface, verify_table1)
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SCRIPTS = {"reproduce_table1": reproduce_table1, "table1_protocol": table1_protocol, "throughput": throughput,
            "toy_loss_surface": toy_loss_surface, "verify_table1": verify_table1, "gated_protocol": gated_protocol,
-           "profile_step": profile_step, "profile_gated": profile_gated}
+           "profile_step": profile_step, "profile_gated": profile_gated, "profile_recurrence": profile_recurrence}
 ALL_MODELS = "rnn,rnn_fd,rnn_nbr,rnn_n,rnn_ns,rnn_mn,rnn_mns,rnn_do,rnn_dos,rnn_ff"
 
 #: The argparse versions' settings for an empty command line.
@@ -51,6 +51,9 @@ DEFAULTS = {
                      "seed": 0, "jit_compile": "auto", "trace": None},
     "profile_gated": {"kinds": ["lstm", "gru"], "configs": ["plain", "seq_dc", "step_dc", "step_add"], "units": 200,
                       "batch": 32, "length": 100, "steps": 20, "repeats": 3, "jit_compile": "auto"},
+    "profile_recurrence": {"recurrences": ["plain", "additive", "multiplicative", "dropconnect", "fast_dropout"],
+                           "batch": 32, "length": 100, "units": 200, "passes": 20, "repeats": 3,
+                           "intra_op_threads": 0},
     "verify_table1": {"ledger": "results/table1.json", "out": "results/table1_evaluated", "tolerance": 1e-3,
                       "data_dir": None},
     "toy_loss_surface": {"out": "results/fig2_3_toy_loss_surface.png", "form": "paper", "steps": 50, "target": 0.5,
