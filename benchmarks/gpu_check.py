@@ -13,7 +13,16 @@ flags), which
    is installed), writing ``results/throughput_gpu.md``;
 3. runs a 4-trial random search of ``rnn_dos`` on JSB Chorales
    (:func:`keras_rnnreg.tuning.search.run_search`, NumPy ``PyDataset``
-   pipelines) and prints its summary.
+   pipelines) and prints its summary;
+4. measures gated zoo models (``--gated-models``) against ``keras.layers.LSTM``
+   and ``GRU`` on the GPU, writing ``results/throughput_gpu_lstm.md`` and
+   ``_gru.md`` beside the report;
+5. checks the cuDNN handover of :class:`keras_rnnreg.NoisyLSTM`
+   (:mod:`keras_rnnreg.rnn.cudnn`): with per-sequence DropConnect, the same
+   draws through cuDNN and through the layer's own loop give the same outputs
+   and gradients (their largest differences are printed; TF32 matmuls allow
+   ~1e-3), and one jitted training step of each and of ``keras.layers.LSTM``
+   is timed.
 
 The default sizes keep the whole check under 8 minutes on one H100: short
 timed passes (20 batches, 3 repeats) and a short search (20 epochs a trial,
@@ -68,6 +77,10 @@ def define_flags(fv):
     flags.DEFINE_integer("infer-rounds", 2, "Throughput: times an inference pass goes over the batches.",
                          flag_values=fv)
     flags.DEFINE_enum("optimizer", "adam", ["sgd", "adam"], "Throughput: optimizer of every row.", flag_values=fv)
+    flags.DEFINE_string("gated-models", "rnn,rnn_dos,rnn_do", "Gated throughput: comma-separated zoo models "
+                        "on LSTM and GRU cells ('' to skip).", flag_values=fv)
+    flags.DEFINE_boolean("cudnn", True, "Check and time NoisyLSTM's cuDNN handover (--nocudnn: skip).",
+                         flag_values=fv)
     flags.DEFINE_string("model", "rnn_dos", "Search: zoo model.", flag_values=fv)
     flags.DEFINE_string("dataset", "jsb_chorales", "Search: dataset (the packaged files; no network).",
                         flag_values=fv)
@@ -147,6 +160,75 @@ def run_throughput(args, use_torch):
     return throughput.main(argv)
 
 
+def run_gated_throughput(args, use_torch):
+    """The gated rows against Keras's LSTM / GRU; the reports beside ``--output``."""
+    from benchmarks import throughput
+
+    reports = {}
+    for cell in ("lstm", "gru"):
+        output = f"{os.path.splitext(args.output)[0]}_{cell}.md" if args.output else ""
+        argv = [f"--cell={cell}", f"--models={args.gated_models}", f"--batch={args.batch}", f"--units={args.units}",
+                f"--length={args.length}", f"--steps={args.steps}", f"--repeats={args.repeats}",
+                f"--infer-rounds={args.infer_rounds}", f"--seed={args.seed}", f"--optimizer={args.optimizer}",
+                f"--output={output}"]
+        reports[cell] = throughput.main(argv + (["--torch"] if use_torch else []))
+        log(f"gated throughput ({cell})" + (f": report {output}" if output else ""))
+    return reports
+
+
+def _lstm_train_step(layer, x):
+    """A jitted ``(trainable, non_trainable) -> (outputs, gradients)`` of ``sum(outputs^2)`` for ``layer``."""
+    import jax
+
+    def loss(trainable, non_trainable):
+        out, _ = layer.stateless_call(trainable, non_trainable, x, training=True)
+        return jax.numpy.sum(out * out), out
+
+    return jax.jit(jax.value_and_grad(loss, has_aux=True))
+
+
+def check_cudnn(args):
+    """Outputs and gradients of NoisyLSTM through cuDNN vs. its own loop (same draws), and their step times."""
+    import jax
+    import keras
+    import numpy as np
+
+    from keras_rnnreg import NoisyLSTM
+    from keras_rnnreg.rnn import cudnn
+
+    if not cudnn.available():
+        log(f"cuDNN handover: not available here (JAX's default backend is {jax.default_backend()}): skipped")
+        return None
+    x = np.random.default_rng(args.seed).normal(size=(args.batch, args.length, 88)).astype("float32")
+    ours = NoisyLSTM(args.units, recurrent_noise="dropconnect", dropconnect_p=0.3, recurrent_noise_scope="sequence",
+                     seed=args.seed)
+    theirs = keras.layers.LSTM(args.units, return_sequences=True, seed=args.seed)
+    for layer in (ours, theirs):
+        layer.build(x.shape)
+    results, times = {}, {}
+    for name, layer, enabled in (("cuDNN", ours, True), ("own loop", ours, False), ("keras.layers.LSTM", theirs, True)):
+        cudnn.ENABLED = enabled
+        try:
+            step = _lstm_train_step(layer, x)
+            weights = ([v.value for v in layer.trainable_variables], [v.value for v in layer.non_trainable_variables])
+            (_, out), grads = jax.block_until_ready(step(*weights))  # compile
+            start = time.perf_counter()
+            for _ in range(10):
+                jax.block_until_ready(step(*weights))
+            times[name] = (time.perf_counter() - start) / 10 * 1000
+        finally:
+            cudnn.ENABLED = True
+        if layer is ours:
+            results[name] = (np.asarray(out), [np.asarray(g) for g in grads])
+    (out_a, grads_a), (out_b, grads_b) = results["cuDNN"], results["own loop"]
+    diff_out = float(np.abs(out_a - out_b).max())
+    diff_grad = max(float(np.abs(a - b).max() / (np.abs(b).max() + 1e-12)) for a, b in zip(grads_a, grads_b))
+    log(f"cuDNN handover: NoisyLSTM({args.units}), per-sequence DropConnect 0.3, batch {x.shape}: largest "
+        f"output difference {diff_out:.2e}, largest gradient difference {diff_grad:.2e} (relative to the "
+        f"gradient's largest entry); train step " + ", ".join(f"{k} {v:.2f} ms" for k, v in times.items()))
+    return {"output_difference": diff_out, "gradient_difference": diff_grad, "step_ms": times}
+
+
 def run_search(args):
     import keras_rnnreg
     from keras_rnnreg.app import fitting
@@ -192,12 +274,20 @@ def main(argv=None):
             t0 = time.perf_counter()
             summary = run_search(args)
             log(f"search: {time.perf_counter() - t0:.0f} s")
+        gated = handover = None
+        if args.throughput and args.gated_models:
+            t0 = time.perf_counter()
+            gated = run_gated_throughput(args, use_torch)
+            log(f"gated throughput: {time.perf_counter() - t0:.0f} s")
+        if args.cudnn:
+            handover = check_cudnn(args)
     except CheckError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         raise SystemExit(1) from None
     wall = time.perf_counter() - start
     log(f"done in {wall:.0f} s" + (f" (over the {BUDGET_S} s budget)" if wall > BUDGET_S else ""))
-    return {"throughput": result, "search": summary, "seconds": wall, "device": where}
+    return {"throughput": result, "search": summary, "gated": gated, "cudnn": handover, "seconds": wall,
+            "device": where}
 
 
 if __name__ == "__main__":

@@ -405,3 +405,89 @@ def test_tiny_fit_reduces_the_loss():
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses))
     assert model.evaluate(x, y, verbose=0) < 0.8 * before
+
+
+# -- cuDNN's LSTM on a JAX GPU (keras_rnnreg.rnn.cudnn) -----------------------------------
+
+ON_JAX = pytest.mark.skipif(BACKEND != "jax", reason="the cuDNN handover is made on the JAX backend only")
+
+
+def _reference_cudnn(monkeypatch):
+    """Make the handover run on this machine and count its calls.
+
+    cuDNN's kernel needs a GPU; in its place runs JAX's reference LSTM
+    (``jax.experimental.rnn.lstm_ref``, which JAX's own tests hold against
+    cuDNN), unpacking the same flat weight vector. Everything of ours around
+    the kernel (weight layout, perturbed matrices, go_backwards, states,
+    gradients through the noise) runs as on a GPU.
+    """
+    from jax.experimental import rnn
+
+    from keras_rnnreg.rnn import cudnn
+
+    calls = []
+
+    def lstm(x, h0, c0, weights, seq_lengths, input_size, hidden_size, num_layers, dropout, bidirectional,
+             precision=None):
+        calls.append(tuple(x.shape))
+        unpacked = rnn.unpack_lstm_weights(weights, input_size, hidden_size, num_layers, bidirectional)
+        return rnn.lstm_ref(x, h0, c0, *unpacked, seq_lengths, input_size, hidden_size, num_layers, dropout,
+                            bidirectional)
+
+    monkeypatch.setattr(rnn, "lstm", lstm)
+    monkeypatch.setattr(cudnn, "available", lambda: True)
+    return calls
+
+
+def test_cudnn_is_available_only_on_a_jax_gpu():
+    from keras_rnnreg.rnn import cudnn
+
+    if BACKEND != "jax":
+        assert not cudnn.available()
+    else:
+        import jax
+
+        assert cudnn.available() == (jax.default_backend() == "gpu")
+
+
+# Per-sequence noise on both kernels (one W*_ih, one W*_hh a pass), with Keras's input dropout.
+PER_SEQUENCE = {"recurrent_noise": "dropconnect", "dropconnect_p": 0.3, "recurrent_noise_scope": "sequence",
+                "input_noise": "multiplicative", "input_sigma": 0.3, "input_noise_scope": "sequence",
+                "dropout": 0.2}
+
+
+@ON_JAX
+@pytest.mark.parametrize("variant", ["sequences", "backwards", "states", "last"])
+@pytest.mark.parametrize("noise", ["none", "dropout", "per_sequence", "gaussian_sequence"])
+def test_cudnn_handover_equals_the_fused_loop(noise, variant, monkeypatch):
+    """Same draws, same outputs and gradients (weights, inputs) as the layer's own fused loop."""
+    extra = {"backwards": {"go_backwards": True}, "states": {"return_state": True},
+             "last": {"return_sequences": False}}.get(variant, {})
+    noise_args = PER_SEQUENCE if noise == "per_sequence" else NOISE.get(noise, {})
+    for kind in ("lstm", "lstm_no_bias"):
+        layer = _built(NoisyLSTM(H, **KINDS[kind][2], **noise_args, seed=3, **extra))
+        x = _x()
+        rng = np.random.RandomState(5)
+        initial = [rng.normal(size=(4, H)).astype("float32") for _ in range(2)] if variant == "states" else None
+        ours = _value_and_grads(layer, x, initial_state=initial)
+        with monkeypatch.context() as patch:
+            calls = _reference_cudnn(patch)
+            handed = _value_and_grads(layer, x, initial_state=initial)
+        assert calls == [(4, 7, D)]
+        _assert_same(handed, ours)
+        if noise != "none":
+            clean = _value_and_grads(layer, x, training=False, initial_state=initial)
+            assert np.abs(handed[0][0] - clean[0][0]).max() > 1e-2  # the draws reached cuDNN's weights
+
+
+@ON_JAX
+@pytest.mark.parametrize("case", ["dropconnect_step", "additive_step", "exact_step", "dropconnect_sequence", "masked",
+                                  "gru", "relu"])
+def test_cudnn_handover_only_where_one_matrix_computes_the_pass(case, monkeypatch):
+    calls = _reference_cudnn(monkeypatch)
+    kwargs = {"relu": {"activation": "relu"}}.get(case, NOISE.get(case, {}))
+    layer = _built((NoisyGRU if case == "gru" else NoisyLSTM)(H, **kwargs, seed=3))
+    layer(_x(), mask=_mask() if case == "masked" else None, training=True)
+    assert calls == []
+    _built(NoisyLSTM(H, seed=3))(_x(), training=True)
+    assert len(calls) == 1

@@ -21,7 +21,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 NO_TF = ("import runpy, sys; sys.modules['tensorflow'] = None; sys.argv[0] = 'gpu_check'; "
          "runpy.run_module('benchmarks.gpu_check', run_name='__main__', alter_sys=True)")
 TINY = ["--batch=2", "--units=4", "--length=5", "--steps=2", "--repeats=1", "--infer-rounds=1",
-        "--models=rnn,rnn_dos", "--trials=1", "--epochs=1", "--patience=1", "--max-train-sequences=8",
+        "--models=rnn,rnn_dos", "--gated-models=rnn_dos", "--trials=1", "--epochs=1", "--patience=1", "--max-train-sequences=8",
         "--max-valid-sequences=4", "--max-test-sequences=2"]
 
 
@@ -57,10 +57,44 @@ def test_the_check_runs_under_jax_without_tensorflow(tmp_path):
     else:
         assert "PyTorch cannot be imported" in err and "PyTorch" not in text
 
+    # The gated rows against Keras's LSTM and GRU, beside the report.
+    for cell in ("lstm", "gru"):
+        gated = (tmp_path / f"throughput_gpu_{cell}.md").read_text()
+        rows = [line.split("|")[1].strip() for line in gated.splitlines() if line.startswith("| ")]
+        assert rows[:3] == ["model", cell, "rnn_dos"]
+    assert "cuDNN handover: not available here (JAX's default backend is cpu): skipped" in err
+
     # The search's summary is printed, and it is the one written to the folder.
     assert "# Search: rnn_dos on jsb_chorales" in run.stdout and "status: COMPLETED 1" in run.stdout
     assert (search_dir / "summary.md").read_text().strip() in run.stdout
     assert "gpu_check: done in" in err
+
+
+def test_cudnn_handover_check_with_the_reference_lstm():
+    """The check's comparison and timing as on a GPU, JAX's reference LSTM in cuDNN's place."""
+    code = """
+import sys, types
+from jax.experimental import rnn
+from keras_rnnreg.rnn import cudnn
+from benchmarks import gpu_check
+
+def reference(x, h0, c0, w, lengths, input_size, hidden_size, num_layers, dropout, bidirectional, precision=None):
+    calls.append(1)
+    unpacked = rnn.unpack_lstm_weights(w, input_size, hidden_size, num_layers, bidirectional)
+    return rnn.lstm_ref(x, h0, c0, *unpacked, lengths, input_size, hidden_size, num_layers, dropout, bidirectional)
+
+calls = []
+rnn.lstm, cudnn.available = reference, lambda: cudnn.ENABLED
+out = gpu_check.check_cudnn(types.SimpleNamespace(units=4, batch=2, length=5, seed=0))
+assert calls, "the handover did not run"
+assert out["output_difference"] < 1e-5 and out["gradient_difference"] < 1e-5, out
+assert sorted(out["step_ms"]) == ["cuDNN", "keras.layers.LSTM", "own loop"], out
+print("ok", out)
+"""
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=_env(), capture_output=True, text=True,
+                         timeout=400)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.startswith("ok") and "cuDNN handover: NoisyLSTM(4), per-sequence DropConnect" in run.stderr
 
 
 def test_without_a_gpu_it_stops_at_once_saying_so():

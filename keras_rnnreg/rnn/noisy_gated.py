@@ -25,7 +25,7 @@ autodiff through a compiled while loop is not supported there).
 import keras
 from keras import ops
 
-from keras_rnnreg.rnn import gated_recurrence
+from keras_rnnreg.rnn import cudnn, gated_recurrence
 from keras_rnnreg.rnn.gated import NoisyGRUCell, NoisyLSTMCell, _slice_draw
 from keras_rnnreg.rnn.noisy_simple_rnn import FusedLoopRNN, NoisySimpleRNN, forward_to_cell
 
@@ -91,6 +91,8 @@ class _NoisyGatedRNN(FusedLoopRNN):
             # Keras's input dropout: the one mask keras.layers.RNN drew for this
             # pass (recurrent_dropout is 0 here, so not one mask per gate).
             sequences = sequences * ops.expand_dims(cell.get_dropout_mask(sequences[:, 0]), 1)
+        if mask is None and self._cudnn_applies(draws):
+            return self._cudnn_loop(sequences, initial_state, draws)
         # The input projection of every step at once, batch-major (B, T, G units).
         draw = draws.get("input")
         if draw is None:
@@ -139,6 +141,13 @@ class _NoisyGatedRNN(FusedLoopRNN):
 
         # Keras's own loop (masking, go_backwards, the outputs), over the lean step.
         return self._run_cell_loop(step, (pre, *per_step), initial_state, mask, sequences.shape[1])
+
+    def _cudnn_applies(self, draws):
+        """Whether cuDNN's fused kernel (:mod:`keras_rnnreg.rnn.cudnn`) computes this unmasked pass."""
+        return False
+
+    def _cudnn_loop(self, sequences, initial_state, draws):
+        raise NotImplementedError
 
     def _hand_written_loop(self):
         """Whether the loops of :mod:`keras_rnnreg.rnn.gated_recurrence` compute this layer's step."""
@@ -215,9 +224,14 @@ _PATHS_DOC = """
     or ``reset_after=False``, Keras's backend loop over a lean step, with the
     backend's autodiff.
 
-    The handover of a perturbed kernel to cuDNN is not done: on a GPU the
-    fused loop runs as on a CPU (Keras's cuDNN LSTM/GRU for JAX is private
-    API, ``keras.src.backend.jax.rnn``)."""
+    cuDNN: on the JAX backend with a GPU, an unmasked ``NoisyLSTM`` pass with
+    no noise or per-sequence noise (one ``W*_ih`` and one ``W*_hh`` for all
+    steps), ``tanh`` / ``sigmoid`` and float32 hands the perturbed matrices to
+    cuDNN's fused LSTM (:mod:`keras_rnnreg.rnn.cudnn`, the kernel
+    ``keras.layers.LSTM`` uses there). Everything else, and ``NoisyGRU``
+    (JAX has no cuDNN GRU), runs the fused loop as on a CPU; so does every
+    pass on TensorFlow (its cuDNN kernels are reached only through Keras's
+    private API)."""
 
 
 @keras.saving.register_keras_serializable(package="keras_rnnreg")
@@ -352,6 +366,25 @@ class NoisyLSTM(_NoisyGatedRNN):
 
     def _recurrence(self, pre, kernels, initial_state, lrt):
         return gated_recurrence.lstm_recurrence(pre, kernels, *initial_state, **lrt)
+
+    def _cudnn_applies(self, draws):
+        # Per-sequence draws are one matrix ({"kernel": W*}); per-step ones are not.
+        one_matrix = all(d is None or "kernel" in d for d in (draws.get("input"), draws.get("recurrent")))
+        return (one_matrix and self._hand_written_loop() and self.compute_dtype == "float32"
+                and cudnn.available())
+
+    def _cudnn_loop(self, sequences, initial_state, draws):
+        cell = self.cell
+        kernels = []
+        for weights, noise, draw in ((cell.kernel, cell.input_weight_noise, draws.get("input")),
+                                     (cell.recurrent_kernel, cell.recurrent_weight_noise, draws.get("recurrent"))):
+            weights = ops.convert_to_tensor(weights)
+            kernels.append(weights if draw is None else noise.noisy_kernels(weights, draw))
+        bias = ops.zeros((4 * cell.units,), "float32") if cell.bias is None else ops.convert_to_tensor(cell.bias)
+        x = ops.flip(sequences, 1) if self.go_backwards else sequences  # outputs in processing order, as Keras's
+        ys, h, c = cudnn.lstm(x, initial_state[0], initial_state[1], *kernels, bias)
+        last = ys[:, -1]
+        return last, ys if self.return_sequences else ops.expand_dims(last, 1), [h, c]
 
     def _gates(self, states, pre_t, recurrent):
         cell = self.cell
