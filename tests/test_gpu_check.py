@@ -97,6 +97,21 @@ print("ok", out)
     assert run.stdout.startswith("ok") and "cuDNN handover: NoisyLSTM(4), per-sequence DropConnect" in run.stderr
 
 
+def test_gated_part_alone_and_skipped_past_its_start_limit(tmp_path):
+    report = tmp_path / "throughput_gpu.md"
+    alone = _run(["--norequire-gpu", "--nothroughput", "--nosearch", f"--output={report}", *TINY])
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    assert not report.exists() and (tmp_path / "throughput_gpu_gru.md").exists()
+    assert "gpu_check: gated throughput: " in alone.stderr and "Search:" not in alone.stdout
+    late = ("import runpy, sys; sys.modules['tensorflow'] = None; import benchmarks.gpu_check as g; "
+            "g.EXTRAS_START_LIMIT_S = -1; g.main(sys.argv[1:])")
+    run = subprocess.run([sys.executable, "-c", late, "--norequire-gpu", "--nothroughput", "--nosearch",
+                          "--output="], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=400)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for part in ("gated throughput", "cuDNN handover"):
+        assert f"gpu_check: {part}: skipped, " in run.stderr and "(run it alone: --nothroughput --nosearch)" in run.stderr
+
+
 def test_without_a_gpu_it_stops_at_once_saying_so():
     pytest.importorskip("jax")
     import jax
