@@ -458,7 +458,7 @@ PER_SEQUENCE = {"recurrent_noise": "dropconnect", "dropconnect_p": 0.3, "recurre
 
 @ON_JAX
 @pytest.mark.parametrize("variant", ["sequences", "backwards", "states", "last"])
-@pytest.mark.parametrize("noise", ["none", "dropout", "per_sequence", "gaussian_sequence"])
+@pytest.mark.parametrize("noise", ["none", "per_sequence", "gaussian_sequence"])
 def test_cudnn_handover_equals_the_fused_loop(noise, variant, monkeypatch):
     """Same draws, same outputs and gradients (weights, inputs) as the layer's own fused loop."""
     extra = {"backwards": {"go_backwards": True}, "states": {"return_state": True},
